@@ -1,0 +1,3 @@
+"""aistack: turn any machine into a private AI server with one command."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Serving engines. One module per backend, registered in ``registry.BACKENDS``."""

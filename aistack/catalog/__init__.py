@@ -1,0 +1,1 @@
+"""aistack.catalog"""

@@ -1,0 +1,1 @@
+"""Hardware probing: ``probe()`` returns a frozen ``HardwareProfile``."""

@@ -1,0 +1,1 @@
+"""Planning: a pure function from (HardwareProfile, Catalog, Request) to a Plan."""

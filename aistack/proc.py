@@ -1,0 +1,71 @@
+"""The one place aistack runs subprocesses.
+
+``run`` returns a ``Result`` (returncode, stdout, stderr) and never raises for
+a non-zero exit; a missing executable becomes ``ExecutableNotFound`` with a
+readable message. Nothing else in the package calls ``subprocess`` directly,
+except the supervisors that must hold on to a long-running child.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from aistack.errors import AistackError
+
+
+class ExecutableNotFound(AistackError):
+    pass
+
+
+@dataclass(frozen=True)
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def which(name: str) -> str | None:
+    return shutil.which(name)
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    timeout: float | None = 30.0,
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    input: str | None = None,
+) -> Result:
+    """Run ``argv`` to completion and capture its output as text.
+
+    A timeout is reported as returncode 124 (like coreutils ``timeout``) with
+    what was captured so far, rather than an exception.
+    """
+    try:
+        cp = subprocess.run(
+            list(argv),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            input=input,
+            errors="replace",
+        )
+    except FileNotFoundError as exc:
+        raise ExecutableNotFound(
+            f"'{argv[0]}' was not found.",
+            hint=f"Install it or put it on PATH, then run the command again.",
+        ) from exc
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
+        return Result(124, out, err + f"\n(timed out after {timeout}s)")
+    return Result(cp.returncode, cp.stdout, cp.stderr)

@@ -1,0 +1,1 @@
+"""Supervisors keep a rendered ``ServiceSpec`` running. One module each."""
