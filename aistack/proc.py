@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from aistack.errors import AistackError
 
@@ -69,3 +69,68 @@ def run(
         err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
         return Result(124, out, err + f"\n(timed out after {timeout}s)")
     return Result(cp.returncode, cp.stdout, cp.stderr)
+
+
+def run_streaming(
+    argv: Sequence[str],
+    on_line: "Callable[[str], None]",
+    *,
+    timeout: float | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    keep_lines: int = 200,
+) -> Result:
+    """Run ``argv`` to completion, handing each output line (stdout and stderr
+    merged) to ``on_line`` as it appears — for long builds that show progress.
+
+    The returned ``Result`` carries the last ``keep_lines`` lines as stdout
+    (stderr is empty: the two streams are merged). Timeout -> returncode 124.
+    """
+    import collections
+    import threading
+
+    try:
+        proc = subprocess.Popen(
+            list(argv),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            errors="replace",
+            bufsize=1,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+        )
+    except FileNotFoundError as exc:
+        raise ExecutableNotFound(
+            f"'{argv[0]}' was not found.",
+            hint="Install it or put it on PATH, then run the command again.",
+        ) from exc
+    tail: collections.deque[str] = collections.deque(maxlen=keep_lines)
+    timed_out = threading.Event()
+
+    def kill() -> None:
+        timed_out.set()
+        proc.kill()
+
+    timer = threading.Timer(timeout, kill) if timeout else None
+    if timer:
+        timer.start()
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.rstrip("\n")
+            tail.append(line)
+            on_line(line)
+        proc.wait()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        if timer:
+            timer.cancel()
+    out = "\n".join(tail)
+    if timed_out.is_set():
+        return Result(124, out, f"(timed out after {timeout}s)")
+    return Result(proc.returncode, out, "")

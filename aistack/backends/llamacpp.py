@@ -4,7 +4,9 @@
 
 1. a binary the user points to (``AISTACK_LLAMA_SERVER`` or config.toml
    ``[llama_cpp] server = "..."``), checked by running ``--version``;
-2. ``llama-server`` on PATH, if its version is one whose flags we render;
+2. ``llama-server`` on PATH, if its version is one whose flags we render
+   (and, for a GPU build, it lists a device of that kind);
+   then a finished source build already in the cache (no download needed);
 3. an official prebuilt release archive for this platform and build
    (``llamacpp_release``: pinned tag and sha256, verified before unpacking);
 4. a build from pinned source (``llamacpp_source``), cached.
@@ -20,6 +22,7 @@ import os
 from pathlib import Path
 
 from aistack.backends.base import InstalledBackend, Progress, RenderInputs
+from aistack.backends.llamacpp_release import RELEASE_TAG
 from aistack.errors import DeployError, InstallError
 from aistack.hardware.profile import HardwareProfile
 from aistack.plan.model import Plan
@@ -30,15 +33,15 @@ NAME = "llama.cpp"
 # Builds this backend knows how to install and render.
 BUILDS = ("cpu", "cuda", "metal", "vulkan", "rocm", "intel")
 
-# Official server images, one per build. Pinned to the upstream release tag
-# b9174 (the newest llama.cpp release whose tag we could confirm without
-# registry access); the rendered flags were checked against the vendored tree
+# Official server images, one per build, pinned to the upstream release tag
+# RELEASE_TAG = b9174, the same pin as the release archives (the newest
+# llama.cpp release tag we could confirm without registry access); the rendered flags were checked against the vendored tree
 # (commit 0c1e570), which is newer. Move this pin to the release that contains
 # 0c1e570 once the registry can be queried. Override per build with
 # AISTACK_IMAGE_<BUILD> (AISTACK_IMAGE_CPU, AISTACK_IMAGE_CUDA, ...) or
 # config.toml [images] <build> = "...".
 IMAGE_REPOSITORY = "ghcr.io/ggml-org/llama.cpp"
-IMAGE_RELEASE_TAG = "b9174"
+IMAGE_RELEASE_TAG = RELEASE_TAG
 IMAGE_FLAVOURS = {
     "cpu": "server",
     "cuda": "server-cuda",
@@ -155,20 +158,39 @@ def install_llama_server(build: str, progress: Progress, *, backend: str = NAME)
     else:
         tried.append("PATH: no llama-server")
 
+    # A finished source build already in the cache beats any download.
+    cached = llamacpp_source.cached_build(build)
+    if cached:
+        return _from_source_build(cached, build, backend, image, progress)
+
     # (3) a pinned official release archive.
     asset = llamacpp_release.pinned_asset(build)
     if asset is None:
         tried.append(f"release: no pinned prebuilt archive for {llamacpp_release.platform_key()} {build}")
     else:
-        exe = llamacpp_release.install_release(asset, progress)
-        version = check_binary(exe, origin="release archive")
-        progress(f"llama-server: installed release {asset.tag} ({asset.filename})")
-        return InstalledBackend(backend, build, str(exe), version.text if version else asset.tag, "release", image)
+        try:
+            exe = llamacpp_release.install_release(asset, progress)
+            version = check_binary(exe, origin="release archive")
+        except InstallError as exc:
+            tried.append(f"release: {exc.message}")
+        else:
+            progress(f"llama-server: installed release {asset.tag} ({asset.filename}) at {exe.parent}")
+            return InstalledBackend(backend, build, str(exe), version.text if version else asset.tag, "release", image)
 
     # (4) build from pinned source (cached after the first time).
     for line in tried:
         progress(f"llama-server: {line}")
-    bindir = llamacpp_source.ensure_build(build, progress)
+    try:
+        bindir = llamacpp_source.ensure_build(build, progress)
+    except InstallError as exc:
+        exc.details.setdefault("tried", tried)
+        raise
+    return _from_source_build(bindir, build, backend, image, progress)
+
+
+def _from_source_build(bindir: Path, build: str, backend: str, image: str | None, progress: Progress) -> InstalledBackend:
+    from aistack.backends.llamacpp_version import check_binary, describe
+
     exe = bindir / "llama-server"
     version = check_binary(exe, origin="source build")
     progress(f"llama-server: using source build {bindir} ({describe(version)})")
