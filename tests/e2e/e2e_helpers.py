@@ -1,0 +1,76 @@
+"""Helpers for the end-to-end tests (imported by conftest.py and the tests)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+SMOLLM2 = "smollm2-135m-instruct"
+
+# Architecture numbers shared by the test recipes below (SmolLM2-135M's).
+ARCH = """
+[arch]
+type = "llama"
+n_layers = 30
+n_embd = 576
+n_ff = 1536
+n_head = 9
+n_head_kv = 3
+head_dim_k = 64
+head_dim_v = 64
+vocab_size = 49152
+ctx_train = 8192
+tied_embeddings = true
+"""
+
+
+def recipe(rid: str, uri: str, *, quality: int = 10, size_bytes: int | None = None, params: int = 134515008) -> str:
+    size = f"size_bytes = {size_bytes}\n" if size_bytes else ""
+    return (
+        f'id = "{rid}"\nname = "{rid}"\nfamily = "test"\ntokenizer = "smollm2"\nlicense = "apache-2.0"\n'
+        f'purposes = ["chat"]\nparams_total = {params}\n\n[quality]\nchat = {quality}\n{ARCH}\n'
+        f'[[gguf]]\nquant = "Q4_1"\nuri = "{uri}"\n{size}'
+    )
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def json(self) -> dict:
+        return json.loads(self.stdout)
+
+
+class Cli:
+    def __init__(self, env: dict[str, str]):
+        self.env = env
+
+    def __call__(self, *args: str, timeout: float = 180, env: dict[str, str] | None = None) -> Run:
+        cp = subprocess.run(
+            [sys.executable, "-m", "aistack", *args],
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        return Run(cp.returncode, cp.stdout, cp.stderr)
+
+    def popen(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "aistack", *args],
+            env={**self.env, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+
+def state(home: Path) -> dict:
+    path = home / "state" / "state.json"
+    return json.loads(path.read_text()) if path.exists() else {}
