@@ -65,6 +65,10 @@ BUILD_FLAGS = {
     "rocm": ("-DGGML_HIP=ON",),
 }
 
+# Where toolkits live when they are not on PATH.
+NVCC_FALLBACKS = ("/usr/local/cuda/bin/nvcc",)
+HIPCC_FALLBACKS = ("/opt/rocm/bin/hipcc",)
+
 ENV_SDIST = "AISTACK_LLAMA_SDIST"  # a local copy of the sdist (still sha256-checked)
 
 
@@ -173,11 +177,11 @@ def missing_tools(build: str) -> list[tuple[str, str, str]]:
         missing.append(("a C++ compiler", "g++", ""))
     if platform.system() != "Darwin" and not (which("make") or which("ninja")):
         missing.append(("make", "make", ""))
-    if build == "cuda" and not (which("nvcc") or Path("/usr/local/cuda/bin/nvcc").is_file()):
+    if build == "cuda" and not (which("nvcc") or any(Path(p).is_file() for p in NVCC_FALLBACKS)):
         missing.append(("nvcc (the CUDA toolkit)", "nvidia-cuda-toolkit", ""))
     if build == "vulkan" and not which("glslc"):
         missing.append(("glslc and the Vulkan headers", "glslc libvulkan-dev", ""))
-    if build == "rocm" and not (which("hipcc") or Path("/opt/rocm/bin/hipcc").is_file()):
+    if build == "rocm" and not (which("hipcc") or any(Path(p).is_file() for p in HIPCC_FALLBACKS)):
         missing.append(("hipcc (the ROCm toolkit)", "hipcc", ""))
     return missing
 
