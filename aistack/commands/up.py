@@ -55,6 +55,6 @@ def command(model, quant, backend, ctx, purpose, hardware, runtime, host, port, 
              "runtime": runtime, "host": host, "port": port}
     on_ready = (lambda r: emit("up", r, as_json, _human)) if foreground else None
     result = deploy.up(flags, hardware=hardware, wait_s=wait_s, foreground=foreground, progress=progress,
-                       fetch_progress=tty or None, on_ready=on_ready)
+                       fetch_progress=(lambda _ev: None) if as_json else None, on_ready=on_ready)
     if not foreground:
         emit("up", result, as_json, _human)

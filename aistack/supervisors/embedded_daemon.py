@@ -54,7 +54,7 @@ class RestartPolicy:
     first_delay_s: float = 0.1
     factor: float = 3.0
     max_delay_s: float = 30.0
-    stable_after_s: float = 30.0
+    stable_after_s: float = 10.0
     quick_crashes: int = 0
 
     def next_delay(self, ran_for_s: float) -> float:
@@ -135,7 +135,7 @@ class DaemonConfig:
     stop_grace_s: float = 10.0
     first_delay_s: float = 0.1
     max_delay_s: float = 30.0
-    stable_after_s: float = 30.0
+    stable_after_s: float = 10.0
 
     @classmethod
     def load(cls, path: str | Path) -> "DaemonConfig":

@@ -1,0 +1,57 @@
+"""``aistack up`` wall time minus the bare llama-server's own time-to-healthy.
+
+Target: < 0.5 s of overhead. Both are measured on the same model with the very
+same server argv (read from the deployment ``up`` made), polling /health every
+5 ms. ``up`` also includes interpreter start-up, probe, plan, locate, the
+supervisor spawn and the verifying chat completion.
+
+    python bench/up_overhead.py [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import time
+
+from up_common import Bench, summary, wait_healthy
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args()
+    b = Bench()
+    try:
+        b.up()  # warm-up: the page cache holds the model for both sides alike
+        argv = b.state()["current"]["spec"]
+        argv = [argv["executable"], *argv["args"]]
+        b.down()
+        ups, bares, stages = [], [], []
+        for _ in range(args.runs):
+            took, res = b.up()
+            ups.append(took)
+            stages.append(res["timings_s"])
+            b.down()
+            t0 = time.perf_counter()
+            proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                wait_healthy(b.base())
+                bares.append(time.perf_counter() - t0)
+            finally:
+                proc.terminate()
+                proc.wait()
+        print(summary("aistack up (wall)         ", ups))
+        print(summary("bare llama-server healthy ", bares))
+        overhead = statistics.median(ups) - statistics.median(bares)
+        print(f"overhead (median up - median bare): {overhead:.3f}s   target < 0.5s   {'OK' if overhead < 0.5 else 'MISSED'}")
+        keys = stages[0].keys()
+        print("up stages (median seconds since start, in-process): "
+              + ", ".join(f"{k} {statistics.median(s[k] for s in stages):.3f}" for k in keys))
+    finally:
+        b.close()
+
+
+if __name__ == "__main__":
+    main()
