@@ -47,8 +47,11 @@ class CpuInfo:
     # avx512_vnni, avx512_bf16, avx_vnni, amx_tile, amx_int8, amx_bf16,
     # neon, dotprod, sve, sve2, i8mm, bf16.
     features: tuple[str, ...] = ()
-    l2_cache_bytes: int | None = None
+    l2_cache_bytes: int | None = None  # total over all instances (per-core L2s summed)
     l3_cache_bytes: int | None = None
+    # Live: cores this process may use (CPU affinity, cgroup CPU quota), when
+    # fewer than logical_cores; None when unrestricted or unknown.
+    usable_cores: int | None = None
 
     def has(self, feature: str) -> bool:
         return feature in self.features
@@ -63,6 +66,15 @@ class MemoryInfo:
     # Effective memory bandwidth the CPU can stream weights at, when known
     # (recorded profiles, Apple chips); the planner estimates it otherwise.
     bandwidth_gbps: float | None = None
+    # Memory limit of this process's control group (a container's --memory),
+    # when one is set; usable RAM is then min(total, limit).
+    cgroup_limit_bytes: int | None = None
+
+    @property
+    def effective_total_bytes(self) -> int:
+        if self.cgroup_limit_bytes is not None:
+            return min(self.ram_total_bytes, self.cgroup_limit_bytes)
+        return self.ram_total_bytes
 
 
 @dataclass(frozen=True)
