@@ -150,6 +150,8 @@ def _bind_lines(spec: ServiceSpec) -> tuple[list[str], tuple[str, ...]]:
 
     add(spec.executable, spec.executable, True)
     for mount in spec.mounts:
+        if spec.api_key_file and mount.source == spec.api_key_file:
+            continue  # delivered by LoadCredential=, never bound (it is 0600 and stays so)
         add(mount.source, mount.target, mount.read_only)
     if spec.workdir:
         add(spec.workdir, spec.workdir, True)
@@ -171,7 +173,8 @@ def render_unit(spec: ServiceSpec, ctx: UnitContext | None = None) -> RenderedUn
     has_credential = bool(spec.api_key_file)
 
     bind_lines, readable = _bind_lines(spec)
-    paths = [spec.executable, *(m.target for m in spec.mounts), *(m.source for m in spec.mounts)]
+    paths = [spec.executable, *(m.target for m in spec.mounts if m.source != spec.api_key_file),
+             *(m.source for m in spec.mounts if m.source != spec.api_key_file)]
     if spec.workdir:
         paths.append(spec.workdir)
 
