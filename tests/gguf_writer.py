@@ -62,7 +62,8 @@ def build(
         head += _str(name) + struct.pack("<I", len(shape)) + struct.pack(f"<{len(shape)}q", *shape)
         head += struct.pack("<IQ", type_id, offset)
         n = tensor_bytes(shape, type_id)
-        blobs.append(bytes((i * 7 + len(name)) % 251 for i in range(n)))
+        pattern = bytes((i * 7 + len(name)) % 251 for i in range(251))
+        blobs.append((pattern * (n // 251 + 1))[:n])
         offset += n + (-n % alignment)
     if tensors:
         head += b"\0" * (-len(head) % alignment)
