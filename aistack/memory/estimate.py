@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from aistack.catalog.model import Arch, Artifact, Recipe
@@ -180,6 +181,7 @@ def kv_bytes_per_cell(arch: Arch, type_k: str = "f16", type_v: str = "f16") -> f
     return arch.n_head_kv * (arch.head_dim_k * _bytes_per(type_k) + arch.head_dim_v * _bytes_per(type_v))
 
 
+@lru_cache(maxsize=4096)
 def kv_layer_bytes(arch: Arch, n_ctx: int, type_k: str = "f16", type_v: str = "f16", ubatch: int = 512) -> tuple[int, ...]:
     per_cell = kv_bytes_per_cell(arch, type_k, type_v)
     return tuple(int(c * per_cell) for c in kv_cells_per_layer(arch, n_ctx, ubatch))

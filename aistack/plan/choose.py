@@ -20,7 +20,12 @@ Policy
 3. Rank fitting candidates by
    ``quality(model, purpose) - penalty(quant) - ctx_penalty + target_bonus``
    where ctx_penalty = 2 per halving below 8192 tokens and target_bonus = 2
-   for MLX (the native Apple Silicon path); ties go to the faster one.
+   for MLX (the native Apple Silicon path) and 8 for the ternary CPU path
+   (bitnet.cpp: lossless for natively ternary weights and light on compute,
+   so on a machine without a usable GPU it wins unless a clearly better model
+   fits); ties go to the faster one.
+   Full GPU offload is preferred: the best full-offload candidate wins unless
+   another is more than FULL_OFFLOAD_PREFERENCE (15) points better.
    Candidates predicted below 8 tokens/s are used only when nothing reaches it
    (then the fastest wins). An explicit --model/--quant/--backend/--ctx is
    obeyed or refused with the numbers (UnsatisfiableError), never bent.
@@ -58,6 +63,7 @@ if TYPE_CHECKING:  # pragma: no cover
 GiB = 1024**3
 MIN_CTX = 2048
 USEFUL_CTX = 8192
+FULL_OFFLOAD_PREFERENCE = 15.0  # a full-GPU plan wins unless another is this many points better
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -182,7 +188,7 @@ def _evaluate(c: Candidate, req_ctx: int | None, fa: bool, ubatch: int) -> Candi
         return c
     main_cap = sum(g.capacity_bytes for g in t.gpus) if t.gpus else t.host.capacity_bytes
     choices = _ctx_choices(ctx_cap(main_cap), a.ctx_train, req_ctx)
-    useful = min(USEFUL_CTX, a.ctx_train)
+    useful = min(USEFUL_CTX, a.ctx_train, choices[0])
     kv_types = ["f16"] if t.backend in ("mlx", "ternary") else ["f16", "q8_0"]
     seq = [("f16", x) for x in choices if x >= useful or req_ctx] + \
           ([("q8_0", x) for x in choices] if "q8_0" in kv_types else []) + \
@@ -208,7 +214,15 @@ def _evaluate(c: Candidate, req_ctx: int | None, fa: bool, ubatch: int) -> Candi
         ctx = req_ctx or min(useful, choices[0])
         cpu_mem = _memory(Candidate(c.recipe, c.artifact, t, weights=c.weights, shares=c.shares), ctx, "f16", 0, ubatch, fa)
         cpu_tps = _speed(c, cpu_mem, ctx, "f16", 0)
-        for k in range(a.n_layers, 0, -1):
+        # more layers on the GPU only ever adds GPU bytes: binary-search the most that fit
+        lo, hi = 0, a.n_layers
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if _over(_memory(c, ctx, "f16", mid, ubatch, fa), caps):
+                hi = mid - 1
+            else:
+                lo = mid
+        for k in ([lo] if lo > 0 else []):
             mem = _memory(c, ctx, "f16", k, ubatch, fa)
             if not _over(mem, caps):
                 tps = _speed(c, mem, ctx, "f16", k)
@@ -333,7 +347,8 @@ def make_plan(
             arts = [a for a in arts if a.quant.lower() == request.quant.value.lower()]
             if not arts:
                 raise UnsatisfiableError(
-                    f"{r.id} has no quantisation '{request.quant.value}'. Nothing was changed.",
+                    f"{r.id} has no quantisation '{request.quant.value}' (it has: "
+                    + ", ".join(a.quant for a in r.artifacts) + "). Nothing was changed.",
                     hint="Available: " + ", ".join(f"{a.quant} ({a.kind})" for a in r.artifacts),
                 )
         for a in arts:
@@ -363,7 +378,13 @@ def make_plan(
     warnings: list[str] = []
     if explicit_model or fast:
         pool = fitting if explicit_model else fast
-        best = max(pool, key=lambda c: (c.score, c.tps or 0))
+        key = lambda c: (c.score, c.tps or 0)  # noqa: E731
+        best = max(pool, key=key)
+        full = [c for c in pool if c.offload == "full" and (c.target.gpus or c.target.unified)]
+        if full and best not in full:
+            best_full = max(full, key=key)
+            if best_full.score >= best.score - FULL_OFFLOAD_PREFERENCE:
+                best = best_full
     else:
         best = max(fitting, key=lambda c: (c.tps or 0, c.score))
         warnings.append(f"No candidate reaches {MIN_TPS:.0f} tok/s here; chose the fastest that fits ({best.tps} tok/s).")
@@ -510,8 +531,9 @@ def _build_plan(profile, catalog, request, best: Candidate, cands, extra_rejecte
         reasons.append("No usable GPU: the ternary model runs on bitnet.cpp CPU kernels.")
     if best.cache_type != "f16":
         reasons.append(f"KV cache {best.cache_type}: f16 could not hold {USEFUL_CTX} tokens next to the weights.")
-    used = sum(m.total_bytes for m in dev_mem)
-    capacity = sum(m.capacity_bytes for m in dev_mem)
+    holding = [m for m in dev_mem if m.device != "cpu" or not (t.gpus and best.offload == "full")]
+    used = sum(m.total_bytes for m in holding)
+    capacity = sum(m.capacity_bytes for m in holding)
     reasons.append(f"Predicted memory {_gib(used)} of {_gib(capacity)} usable; predicted {best.tps} tok/s.")
     if not t.installable:
         warnings.append(f"{t.name} is planned but aistack installs only llama.cpp cpu/cuda/metal and ternary today.")

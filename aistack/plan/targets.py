@@ -163,6 +163,6 @@ def targets(profile: HardwareProfile) -> tuple[list[Target], list[Alternative]]:
     if usable_gpu:
         rejected.append(Alternative("ternary (bitnet-cpu)", "a usable GPU is present; ternary CPU kernels are for machines without one"))
     else:
-        out.append(Target("ternary", "bitnet-cpu", "ternary-gguf", cpu, bandwidth_note=cpu_note))
+        out.append(Target("ternary", "bitnet-cpu", "ternary-gguf", cpu, bonus=8.0, bandwidth_note=cpu_note))
     out.append(Target("llama.cpp", "cpu", "gguf", cpu, bandwidth_note=cpu_note))
     return out, rejected
