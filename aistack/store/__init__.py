@@ -26,7 +26,7 @@ from aistack import gguf
 from aistack.errors import FetchError, UsageError
 from aistack.plan.model import ArtifactRef
 from aistack.store import index
-from aistack.store.download import DEFAULT_RETRY, RetryPolicy, discard_part, read_prefix
+from aistack.store.download import RetryPolicy, discard_part, read_prefix
 from aistack.store.index import StoredModel
 from aistack.store.progress import ProgressEvent, ProgressFn, default_progress
 from aistack.store.sources import LocalCopy, source_for
@@ -53,14 +53,16 @@ def _check(path: Path, expected: str | None, kind: str, *, trusted: bool) -> str
     if expected is None and not trusted:
         return "no checksum is known for it"
     cached = index.cached_check(path)
-    if cached is None:
+    if cached is not None:
+        sha, gguf_ok = cached.get("sha256"), cached.get("gguf_ok")
+    else:
+        gguf_ok = None
+        sha = None
+    if sha is None and expected is not None:  # hash only when there is something to compare with
         try:
             sha = index.sha256_file(path)
         except OSError as exc:
             return f"it cannot be read ({exc.strerror})"
-        gguf_ok = None
-    else:
-        sha, gguf_ok = cached.get("sha256"), cached.get("gguf_ok")
     if expected is not None and sha != expected.lower():
         index.remember_check(path, sha256=sha, gguf_ok=gguf_ok)
         return f"its sha256 is {sha}, expected {expected.lower()}"
@@ -148,7 +150,7 @@ def fetch(ref: ArtifactRef, *, progress: ProgressFn | None = None, retry: RetryP
                 hint="Replace the file with a good copy, or fix the sha256 in the recipe.",
                 details={"reason": "checksum" if "sha256" in rejected[0] else "invalid", "uri": ref.uri},
             )
-        src.retrieve(ref.uri, ref, Path(os.devnull), progress=None, retry=retry or DEFAULT_RETRY)
+        src.retrieve(ref.uri, ref, Path(os.devnull), progress=None, retry=retry or RetryPolicy.from_env())
         raise AssertionError("unreachable")  # pragma: no cover - retrieve raises for file://
     if progress is None:
         progress = default_progress()
@@ -159,7 +161,7 @@ def fetch(ref: ArtifactRef, *, progress: ProgressFn | None = None, retry: RetryP
         copy, _ = _locate(ref)  # another process may have finished it while we waited
         if copy is not None:
             return copy.path
-        got = src.retrieve(ref.uri, ref, part, progress=progress, retry=retry or DEFAULT_RETRY)
+        got = src.retrieve(ref.uri, ref, part, progress=progress, retry=retry or RetryPolicy.from_env())
         expected = (ref.sha256 or got.expected_sha256 or "").lower() or None
         if ref.sha256 and got.expected_sha256 and ref.sha256.lower() != got.expected_sha256.lower():
             # the recipe and the source disagree: the bytes decide below, but say which one was trusted
@@ -228,7 +230,7 @@ def remote_header(ref: ArtifactRef, *, retry: RetryPolicy | None = None) -> gguf
             hint=f"Run 'aistack models pull {ref.uri}' first.",
             details={"reason": "unsupported", "uri": ref.uri},
         )
-    policy = retry or DEFAULT_RETRY
+    policy = retry or RetryPolicy.from_env()
     buf = bytearray()
     want = FIRST_RANGE
     size: int | None = None

@@ -25,7 +25,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Mapping
 
 from aistack.errors import FetchError
 from aistack.store.progress import Meter, ProgressFn
@@ -54,6 +54,21 @@ class RetryPolicy:
 
     def delay(self, failures: int) -> float:
         return min(self.max_delay_s, self.first_delay_s * (2 ** max(0, failures - 1)))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "RetryPolicy":
+        """The default policy, tuned by ``AISTACK_FETCH_RETRIES`` and ``AISTACK_FETCH_BACKOFF_S``."""
+        env = os.environ if environ is None else environ
+        base = cls()
+        try:
+            attempts = max(1, int(env.get("AISTACK_FETCH_RETRIES", base.attempts)))
+        except ValueError:
+            attempts = base.attempts
+        try:
+            first = max(0.0, float(env.get("AISTACK_FETCH_BACKOFF_S", base.first_delay_s)))
+        except ValueError:
+            first = base.first_delay_s
+        return cls(attempts=attempts, first_delay_s=first, max_delay_s=max(first, base.max_delay_s))
 
 
 DEFAULT_RETRY = RetryPolicy()

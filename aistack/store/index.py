@@ -207,7 +207,7 @@ def cached_check(path: Path) -> dict[str, Any] | None:
     return None
 
 
-def remember_check(path: Path, *, sha256: str, gguf_ok: bool | None) -> None:
+def remember_check(path: Path, *, sha256: str | None, gguf_ok: bool | None) -> None:
     try:
         real, size, mtime = _key(path)
     except OSError:
