@@ -324,8 +324,13 @@ class CpuSource:
         cache = _cache_file(ctx, key) if key else None
         cpu = _load_cached(cache) if cache else None
         if cpu is None:
-            if ctx.system == "Linux" and ctx.exists("/proc/cpuinfo"):
-                cpu = read_linux(ctx)
+            if ctx.system == "Linux":
+                try:
+                    cpu = read_linux(ctx)
+                except OSError:
+                    if ctx.root != Path("/"):
+                        raise  # a recorded tree without /proc/cpuinfo: never read the real CPU
+                    cpu = read_cpuinfo_library(ctx)
             elif ctx.system == "Darwin":
                 cpu = read_darwin(ctx)
             else:
