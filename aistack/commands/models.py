@@ -61,11 +61,12 @@ def _rm_human(r) -> str:
 @command.command("rm")
 @click.argument("name")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--force", is_flag=True, help="Remove it even if the current deployment uses it.")
 @json_option
-def rm_cmd(name: str, yes: bool, as_json: bool) -> None:
-    """Delete a model file from the store (by name, file name or URI)."""
+def rm_cmd(name: str, yes: bool, force: bool, as_json: bool) -> None:
+    """Delete a model file from the store (by name, file name, recipe id or URI)."""
     from aistack import store
 
     if not yes:
         click.confirm(f"Remove {name} from the store?", abort=True, err=True)
-    emit("models rm", store.remove_model(name), as_json, _rm_human)
+    emit("models rm", store.remove_model(name, force=force), as_json, _rm_human)

@@ -299,13 +299,31 @@ def _match(name: str) -> StoredModel:
                      hint="See 'aistack models list' for the names.")
 
 
-def remove_model(name: str) -> Removed:
+def _in_use(path: str) -> bool:
+    """Is ``path`` the model or draft of the current deployment (per the state file)?"""
+    try:
+        from aistack import state
+
+        current = state.read().get("current") or {}
+    except Exception:  # an unreadable state file is reported by status/up, not here
+        return False
+    artifacts = current.get("artifacts") or {} if isinstance(current, dict) else {}
+    return path in {str(v) for v in artifacts.values() if v}
+
+
+def remove_model(name: str, *, force: bool = False) -> Removed:
     """Delete a stored model (or an interrupted download) and its index entry.
 
     Files outside the store (Hugging Face cache, installed packages, file://
-    paths) are only forgotten, never deleted.
+    paths) are only forgotten, never deleted. A model the current deployment
+    serves is refused unless ``force``.
     """
     m = _match(name)
+    if not force and m.location == "store" and _in_use(m.path):
+        raise UsageError(
+            f"{m.name} is the model of the current deployment; nothing was removed.",
+            hint="Stop it first with 'aistack down' (or pass --force to delete it anyway).",
+        )
     deleted: list[str] = []
     kept: list[str] = []
     base = index.models_dir().resolve()

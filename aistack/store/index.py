@@ -163,14 +163,25 @@ def rows() -> list[StoredModel]:
     out = [_row(name, e) for name, e in sorted(read_index()["models"].items()) if isinstance(e, dict)]
     known = {r.path for r in out}
     base = models_dir()
-    if base.is_dir():
-        for part in sorted(base.rglob("*.part")):
-            final = part.with_name(part.name[: -len(".part")])
+    if not base.is_dir():
+        return out
+    for path in sorted(base.rglob("*")):
+        rel = path.relative_to(base)
+        if rel.parts[0].startswith(".") or rel == Path("index.json") or not path.is_file() or path.name.startswith("."):
+            continue
+        if path.name.endswith(".part"):
+            final = path.with_name(path.name[: -len(".part")])
             if str(final) in known and final.exists():
                 continue
             out.append(StoredModel(
-                name=str(final.relative_to(base)), uri=_part_url(part), path=str(part), location="partial",
-                size_bytes=part.stat().st_size, sha256=None, fetched_at=None,
+                name=final.relative_to(base).as_posix(), uri=_part_url(path), path=str(path), location="partial",
+                size_bytes=path.stat().st_size, sha256=None, fetched_at=None,
+            ))
+        elif not path.name.endswith(".part.json") and str(path) not in known:
+            # a file in the store the index does not know (a lost or hand-edited index): show it anyway
+            out.append(StoredModel(
+                name=rel.as_posix(), uri="", path=str(path), location="store",
+                size_bytes=path.stat().st_size, sha256=None, fetched_at=None,
             ))
     return out
 

@@ -259,3 +259,29 @@ def test_small_file_fits_on_the_small_disk(server, small_disk):
     r = ref(server.add("/m.gguf", data), data)
     path = store.fetch(r, retry=FAST_RETRY)
     assert Path(small_disk) in path.parents and path.read_bytes() == data
+
+
+def test_files_the_index_does_not_know_are_listed_and_removable(server):
+    data = gguf_blob(0.2)
+    r = ref(server.add("/m.gguf", data), data)
+    path = store.fetch(r, retry=FAST_RETRY)
+    (dirs().models / "index.json").write_text("{not json")
+    [row] = store.list_models()
+    assert row.path == str(path) and row.location == "store" and row.uri == ""
+    removed = store.remove_model("m.gguf")
+    assert removed.deleted == (str(path),) and not path.exists()
+    assert store.list_models() == ()
+
+
+def test_model_in_use_is_not_removed_without_force(server):
+    from aistack import state
+    from aistack.errors import UsageError
+
+    data = gguf_blob(0.2)
+    path = store.fetch(ref(server.add("/m.gguf", data), data), retry=FAST_RETRY)
+    state.write({**state.read(), "current": {"artifacts": {"model": str(path), "draft": None}}})
+    with pytest.raises(UsageError, match="current deployment"):
+        store.remove_model("m.gguf")
+    assert path.exists()
+    store.remove_model("m.gguf", force=True)
+    assert not path.exists()

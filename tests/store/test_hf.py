@@ -139,3 +139,14 @@ def test_corrupt_hf_cache_copy_is_not_used(hub):
     assert store.locate(ref(uri)) is None
     path = store.fetch(ref(uri), retry=FAST_RETRY)
     assert path.read_bytes() == data and "hf-cache" not in str(path)
+
+
+def test_remote_header_through_the_hub_redirect(hub):
+    from aistack import gguf
+
+    data = gguf_blob(1)
+    uri = hub.add_hub_file("acme/tiny-GGUF", "t.gguf", data)
+    h = store.remote_header(ref(uri), retry=FAST_RETRY)
+    assert h == gguf.parse_header(data)
+    cdn = [r for r in hub.log if r.path.startswith("/cdn/")]
+    assert cdn and all(r.status == 206 for r in cdn)
