@@ -63,8 +63,7 @@ def _run_one(source: Source, ctx: ProbeContext) -> Facts:
         facts.warn(f"not found: {exc.filename or exc}")
     except Exception as exc:  # any failure of one source is a warning, never an escape
         facts = Facts()
-        detail = str(exc) or type(exc).__name__
-        facts.warn(f"{type(exc).__name__}: {detail}" if str(exc) else detail)
+        facts.warn(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
     for i, w in enumerate(facts.warnings):
         if not w.source:
             facts.warnings[i] = ProbeWarning(source.name, w.message)

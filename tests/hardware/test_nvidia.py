@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from aistack.hardware.probe import probe
-from aistack.hardware.sources.nvidia import SOURCE, bandwidth_gbps
+from aistack.hardware.sources.nvidia import SOURCE, bandwidth_gbps, driver_present
 
 from .conftest import FIXTURES, linux_ctx, nvml
 
@@ -107,7 +107,7 @@ def test_version_mismatch_profile_still_has_everything_else():
     assert "version mismatch" in profile.warnings[0].message
 
 
-def test_missing_pynvml_module_is_a_warning(monkeypatch):
+def test_missing_pynvml_module_is_a_warning(monkeypatch, tmp_path):
     import builtins
 
     real_import = builtins.__import__
@@ -118,6 +118,26 @@ def test_missing_pynvml_module_is_a_warning(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_pynvml)
-    facts = SOURCE.read(linux_ctx(ROOT, nvml=None))
+    (tmp_path / "proc/driver/nvidia").mkdir(parents=True)
+    (tmp_path / "proc/driver/nvidia/version").write_text("NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.14\n")
+    facts = SOURCE.read(linux_ctx(tmp_path, nvml=None))
     assert facts.gpus == ()
     assert "nvidia-ml-py" in facts.warnings[0].message
+
+
+def test_no_kernel_driver_skips_nvml_entirely(tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def guard(name, *args, **kwargs):
+        assert name != "pynvml", "pynvml must not be loaded without an NVIDIA driver"
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", guard)
+    facts = SOURCE.read(linux_ctx(tmp_path, nvml=None))
+    assert facts.gpus == () and "no NVIDIA kernel driver" in facts.warnings[0].message
+    assert not driver_present(linux_ctx(tmp_path))
+    (tmp_path / "dev").mkdir()
+    (tmp_path / "dev/dxg").write_text("")  # WSL2: the driver lives on the Windows side
+    assert driver_present(linux_ctx(tmp_path))

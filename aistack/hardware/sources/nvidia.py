@@ -1,7 +1,8 @@
 """NVIDIA GPUs through NVML (the ``pynvml`` module of the ``nvidia-ml-py`` distribution).
 
-``pynvml`` is imported lazily (a test injects a fake module with the same
-names through ``ProbeContext.nvml``). ``nvmlInit`` failing is the common case
+``pynvml`` is imported lazily, and only when an NVIDIA kernel driver is
+present (``driver_present``); a test injects a fake module with the same
+names through ``ProbeContext.nvml``. ``nvmlInit`` failing is the common case
 on a machine without an NVIDIA driver and becomes one warning that says why
 (library not found, driver not loaded, driver/library version mismatch after
 an upgrade without a reboot, no permission).
@@ -130,6 +131,14 @@ def read_device(nvml: Any, facts: Facts, index: int, driver: str | None, cuda: s
     )
 
 
+def driver_present(ctx: ProbeContext) -> bool:
+    """Whether NVML could possibly find a GPU here. Loading pynvml and the
+    library costs ~50 ms, so a machine with no NVIDIA kernel driver skips it.
+    The driver creates /proc/driver/nvidia; containers given GPUs see
+    /dev/nvidiactl; WSL2 reaches the Windows driver through /dev/dxg."""
+    return any(ctx.exists(p) for p in ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/dxg"))
+
+
 def _cuda_version(code: int | None) -> str | None:
     if not code:
         return None
@@ -144,6 +153,10 @@ class NvidiaSource:
         if ctx.system == "Darwin":
             return facts  # no NVIDIA driver for current macOS
         nvml = ctx.nvml
+        if nvml is None and ctx.system == "Linux" and not driver_present(ctx):
+            facts.warn("no NVIDIA kernel driver is loaded (no /proc/driver/nvidia, /dev/nvidiactl or WSL2 /dev/dxg): "
+                       "no NVIDIA GPU is reported")
+            return facts
         if nvml is None:
             try:
                 import pynvml as nvml  # nvidia-ml-py
