@@ -392,6 +392,23 @@ def make_plan(
                        unavailable)
 
 
+def _why_lost(c: Candidate, best: Candidate) -> str:
+    """The reason, with numbers, that a candidate lost to ``best``."""
+    if not c.fits:
+        return c.reason
+    where = (f"partial offload {c.n_gpu_layers}/{c.recipe.arch.n_layers} layers" if c.offload == "partial"
+             else f"{c.ctx} tokens")
+    if (c.tps or 0) < MIN_TPS <= (best.tps or 0):
+        return f"fits ({where}), score {c.score} vs {best.score}, but predicts {c.tps} tok/s < {MIN_TPS:.0f} tok/s floor"
+    if c.score > best.score and c.offload != "full" and best.offload == "full":
+        placed = where if c.offload == "partial" else "the CPU"
+        return (f"fits only on {placed} ({c.tps} tok/s); full GPU offload is preferred within "
+                f"{FULL_OFFLOAD_PREFERENCE:.0f} points (score {c.score} vs {best.score})")
+    if c.score < best.score:
+        return f"ranks lower: score {c.score} vs {best.score} ({c.tps} tok/s)"
+    return f"same score {c.score}, slower: {c.tps} vs {best.tps} tok/s"
+
+
 def _rejections(best: Candidate, cands: list[Candidate], purpose: str) -> list[Alternative]:
     out: list[Alternative] = []
     # the better quants of the chosen model on the chosen target
@@ -399,11 +416,8 @@ def _rejections(best: Candidate, cands: list[Candidate], purpose: str) -> list[A
         if c is best or c.recipe is not best.recipe or c.target is not best.target:
             continue
         if c.artifact.penalty < best.artifact.penalty:
-            why = c.reason if not c.fits else (
-                f"fits ({c.ctx} tokens) but predicts {c.tps} tok/s < {MIN_TPS:.0f}" if (c.tps or 0) < MIN_TPS
-                else f"ranks lower ({c.score} vs {best.score})")
-            out.append(Alternative(c.label, why))
-    # other models: the best variant per (recipe, target)
+            out.append(Alternative(c.label, _why_lost(c, best)))
+    # other models: the most interesting variant per (recipe, target)
     groups: dict[tuple[str, str], Candidate] = {}
     for c in cands:
         if c.recipe is best.recipe:
@@ -412,25 +426,15 @@ def _rejections(best: Candidate, cands: list[Candidate], purpose: str) -> list[A
         cur = groups.get(key)
         if cur is None or (c.fits, c.score, -c.artifact.penalty) > (cur.fits, cur.score, -cur.artifact.penalty):
             groups[key] = c
-    better = []
-    for c in groups.values():
-        q = c.recipe.score(purpose) or 0.0
-        if c.fits and (c.tps or 0) < MIN_TPS and c.score > best.score:
-            better.append((q, Alternative(c.label, f"fits, quality {c.score} > {best.score}, but predicts "
-                                                     f"{c.tps} tok/s < {MIN_TPS:.0f} tok/s floor")))
-        elif not c.fits and q > (best.recipe.score(purpose) or 0):
-            better.append((q, Alternative(c.label, c.reason)))
-        elif c.fits:
-            better.append((q - 100, Alternative(c.label, f"ranks lower: score {c.score} vs {best.score}"
-                                                          f" ({c.tps} tok/s)")))
-    better.sort(key=lambda x: -x[0])
-    out += [a for _, a in better[:14]]
+    ranked = sorted(groups.values(), key=lambda c: -(c.recipe.score(purpose) or 0) + (0 if c.fits else 0.5))
+    best_q = best.recipe.score(purpose) or 0
+    better = [c for c in ranked if (c.recipe.score(purpose) or 0) >= best_q]
+    lower = [c for c in ranked if (c.recipe.score(purpose) or 0) < best_q and c.fits]
+    out += [Alternative(c.label, _why_lost(c, best)) for c in better[:10] + lower[:4]]
     # other targets for the same model
     for c in cands:
         if c.recipe is best.recipe and c.target is not best.target and c.artifact is best.artifact:
-            why = c.reason or (f"predicts {c.tps} tok/s vs {best.tps} tok/s" if (c.tps or 0) <= (best.tps or 0)
-                               else f"score {c.score} vs {best.score}")
-            out.append(Alternative(c.label, why))
+            out.append(Alternative(c.label, _why_lost(c, best)))
     return out
 
 
