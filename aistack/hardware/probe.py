@@ -112,7 +112,8 @@ def merge(parts: list[Facts], ctx: ProbeContext) -> HardwareProfile:
     memory = found.memory
     if memory is None:
         memory = MemoryInfo(ram_total_bytes=0)
-        warnings.append(ProbeWarning("memory", "total RAM unknown; reported as 0"))
+        if not any(w.source == "memory" for w in warnings):
+            warnings.append(ProbeWarning("memory", "total RAM unknown; reported as 0"))
     if found.apple is not None and memory.bandwidth_gbps is None and found.apple.bandwidth_gbps:
         memory = replace(memory, bandwidth_gbps=found.apple.bandwidth_gbps)
     return HardwareProfile(

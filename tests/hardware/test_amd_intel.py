@@ -82,8 +82,20 @@ def test_pci_ids_lookup_stays_in_vendor_block():
 
 
 def test_a_tree_with_only_a_gpu_still_gives_a_profile_with_warnings():
-    p = probe(ctx=linux_ctx(FIXTURES / "amd" / "rx7900xtx"))
-    assert [g.vendor for g in p.gpus] == ["amd"]
+    p = probe(ctx=linux_ctx(FIXTURES / "intel" / "arc_a770"))
+    assert [g.vendor for g in p.gpus] == ["intel", "intel"]
     sources = {w.source for w in p.warnings}
     assert {"nvidia", "cpu", "memory"} <= sources  # no /proc in this tree: warnings, not exceptions
     assert p.memory.ram_total_bytes == 0 and p.cpu.brand is None
+
+
+def test_strix_halo_machine_profile():
+    p = probe(ctx=linux_ctx(FIXTURES / "amd" / "strix_halo"))
+    assert p.warnings[0].source == "nvidia" and len(p.warnings) == 1
+    assert p.cpu.brand == "AMD RYZEN AI MAX+ 395 w/ Radeon 8060S"
+    assert (p.cpu.physical_cores, p.cpu.logical_cores) == (16, 32)
+    assert p.cpu.has("avx512_vnni") and p.cpu.has("avx512_bf16")
+    assert p.memory.ram_total_bytes == 130441520 * 1024
+    assert p.host.init.systemd_system is True
+    (g,) = p.gpus
+    assert g.unified_memory and g.gtt_total_bytes > 100 * g.vram_total_bytes
