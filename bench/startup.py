@@ -9,6 +9,8 @@ Measures, each over N fresh processes, median and minimum wall time of:
 * ``aistack probe --json`` warm           (CPU cache present)
 
 and each one's CPU time (user + system), which other load disturbs less.
+``python -c pass`` is printed first as the floor no CLI can go under (the
+interpreter plus this environment's site-packages start-up hooks).
 
 The console script installed next to this Python is run directly (a pyenv
 shim in front of it adds ~60 ms of bash that is not aistack's). Every run uses
@@ -81,6 +83,7 @@ def main() -> int:
     try:
         subprocess.run([exe, "--help"], stdout=subprocess.DEVNULL, env=env, check=True)  # warm the OS file cache
         results = {
+            "python -c pass": time_runs([sys.executable, "-c", "pass"], args.runs, env),  # the floor
             "--help": time_runs([exe, "--help"], args.runs, env),
             "probe --json (cold)": time_runs([exe, "probe", "--json"], args.runs, env, before=drop_cache),
             "probe --json (warm)": time_runs([exe, "probe", "--json"], args.runs, env),
