@@ -115,7 +115,7 @@ class UnixHttpServer:
 
 
 @pytest.fixture
-def short_tmp(tmp_path_factory):
+def short_tmp():
     """A temp dir with a short path (unix socket paths are limited to ~107 bytes)."""
     import tempfile
 
