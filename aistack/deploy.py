@@ -351,36 +351,14 @@ class _Prepared:
     fallbacks: tuple[str, ...]
 
 
-def load_config() -> dict[str, Any]:
-    path = dirs().config_file
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return {}
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
-    from aistack.errors import InvalidInputError
-
-    try:
-        return tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"{path} is not valid TOML: {exc}", hint=f"Fix or remove {path}.") from None
-
-
 def _plan_for(flags: Mapping[str, Any], hardware: str | None, environ: Mapping[str, str]):
+    """The same inputs ``aistack plan`` uses: profile, catalog, request."""
     from aistack.catalog import load_catalog
+    from aistack.hardware.summary import get_profile
     from aistack.plan.resolve import build_request
+    from aistack.plan.run import load_config
 
-    if hardware:
-        from aistack.hardware.profile import load_profile
-
-        profile = load_profile(hardware)
-    else:
-        from aistack.hardware.probe import probe
-
-        profile = probe()
+    profile = get_profile(hardware)
     catalog = load_catalog()
     request = build_request(flags, environ, load_config())
     return profile, catalog, request
@@ -402,6 +380,41 @@ def _obtain(ref, progress: Progress, fetch_progress) -> Path:
     return Path(store.fetch(ref, progress=fetch_progress))
 
 
+def artifact_origin(uri: str) -> str:
+    """Artifacts with the same origin are reachable, or not, together (one hub, one host)."""
+    scheme, _, rest = uri.partition("://")
+    if scheme in ("hf", "pypi"):
+        return scheme
+    if scheme in ("http", "https"):
+        return f"{scheme}://{rest.split('/', 1)[0]}"
+    return uri
+
+
+def _unreachable_siblings(catalog, uri: str) -> set[str]:
+    """Every catalog artifact from ``uri``'s origin that is not already on disk.
+
+    When the hub does not answer for one file it will not answer for the next
+    either; skipping them all at once turns N retry cycles into one.
+    """
+    from aistack import store
+    from aistack.plan.model import ArtifactRef
+
+    origin = artifact_origin(uri)
+    out = {uri}
+    for recipe in catalog.recipes:
+        for a in recipe.artifacts:
+            if a.uri in out or artifact_origin(a.uri) != origin:
+                continue
+            ref = ArtifactRef(kind=a.kind, uri=a.uri, filename=a.filename, size_bytes=a.size_bytes, sha256=a.sha256)
+            try:
+                here = store.locate(ref)
+            except AistackError:
+                here = None
+            if here is None:
+                out.add(a.uri)
+    return out
+
+
 def _fetch_with_fallback(profile, catalog, request, first_plan, progress: Progress, fetch_progress):
     """Fetch the plan's artifacts; re-plan without any that cannot be reached.
 
@@ -412,40 +425,36 @@ def _fetch_with_fallback(profile, catalog, request, first_plan, progress: Progre
     plan = first_plan
     last_error: FetchError | None = None
     for _ in range(64):
+        ref = plan.artifact
         try:
-            model_path = _obtain(plan.artifact, progress, fetch_progress)
+            model_path = _obtain(ref, progress, fetch_progress)
+            draft_path = None
+            if plan.draft_artifact is not None:
+                ref = plan.draft_artifact
+                draft_path = str(_obtain(ref, progress, fetch_progress))
         except FetchError as exc:
             if exc.details.get("reason") != "unreachable":
                 raise
             last_error = exc
-            unavailable.add(plan.artifact.uri)
-            fallbacks.append(f"{plan.model_id} {plan.quant}: {plan.artifact.uri} could not be reached")
-            progress(f"{plan.artifact.uri} could not be reached; choosing a model that can be obtained")
+            unavailable |= _unreachable_siblings(catalog, ref.uri)
+            what = "draft model" if ref is plan.draft_artifact else f"{plan.model_id} {plan.quant}"
+            fallbacks.append(f"{what}: {ref.uri} could not be reached")
+            progress(f"{ref.uri} could not be reached; choosing a model that can be obtained")
             try:
                 plan = _make_plan(profile, catalog, request, frozenset(unavailable))
             except UnsatisfiableError as unsat:
                 raise FetchError(
                     f"{exc.message} No other model that fits this machine could be obtained either "
                     f"({unsat.message}).",
-                    hint=exc.hint or "Check the network (or HF_ENDPOINT / the mirror), or pull a model "
-                    "with 'aistack models pull', then run 'aistack up' again. Nothing was changed.",
+                    hint=exc.hint
+                    or "Check the network (or HF_ENDPOINT / the mirror), or pull a model with "
+                    "'aistack models pull', then run 'aistack up' again. Nothing was changed.",
                     details={**exc.details, "unavailable": sorted(unavailable)},
                 ) from None
             continue
-        draft_path = None
-        if plan.draft_artifact is not None:
-            try:
-                draft_path = _obtain(plan.draft_artifact, progress, fetch_progress)
-            except FetchError as exc:
-                if exc.details.get("reason") != "unreachable":
-                    raise
-                unavailable.add(plan.draft_artifact.uri)
-                fallbacks.append(f"draft {plan.draft_artifact.uri} could not be reached")
-                plan = _make_plan(profile, catalog, request, frozenset(unavailable))
-                continue
         if fallbacks:
             fallbacks.append(f"serving {plan.model_id} {plan.quant} instead")
-        return plan, model_path, (str(draft_path) if draft_path else None), tuple(fallbacks)
+        return plan, model_path, draft_path, tuple(fallbacks)
     raise last_error or FetchError("Could not obtain any model artifact.")
 
 

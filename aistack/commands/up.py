@@ -28,15 +28,15 @@ def _human(r) -> str:
 
 
 @click.command("up")
-@click.option("--model", help="Model id from the catalog (see 'aistack plan').")
-@click.option("--quant", help="Quantisation, e.g. Q4_K_M.")
-@click.option("--backend", help="Serving engine, e.g. llama.cpp.")
+@click.option("--model", help="Recipe id or alias (see 'aistack models list').")
+@click.option("--quant", help="Quantisation, e.g. Q4_K_M, Q8_0, 4bit.")
+@click.option("--backend", type=click.Choice(["llama.cpp", "mlx", "ternary"]), help="Serving engine.")
 @click.option("--ctx", type=int, help="Context length in tokens.")
-@click.option("--purpose", help="What the server is for (chat, code, ...).")
+@click.option("--purpose", type=click.Choice(["chat", "code", "reasoning"]), help="What the model is for (default chat).")
 @click.option("--hardware", type=click.Path(dir_okay=False), help="Plan for a saved 'aistack probe --json' profile.")
 @click.option("--runtime", type=click.Choice(["embedded", "docker", "systemd"]), help="Which supervisor runs the server.")
-@click.option("--host", help="Address to listen on (off loopback an API key is required and created).")
-@click.option("--port", type=int, help="Port to listen on.")
+@click.option("--host", help="Bind address (default 127.0.0.1; anything else requires an API key, created for you).")
+@click.option("--port", type=int, help="Port (default 8080).")
 @click.option("--foreground", is_flag=True, help="Supervise in this process until Ctrl-C (containers, debugging).")
 @click.option("--wait", "wait_s", type=float, default=5.0, show_default=True, help="Seconds to wait for another aistack operation to finish.")
 @json_option

@@ -45,6 +45,16 @@ def _port_free(port: int) -> bool:
     return True
 
 
+def _alien_gguf() -> bytes:
+    """A well-formed GGUF whose architecture llama-server does not know."""
+    import gguf_writer as w
+
+    return w.build(
+        [("general.architecture", w.STRING, "nosucharch"), ("general.name", w.STRING, "alien")],
+        [("token_embd.weight", (64, 8), 0)],
+    )
+
+
 def _up_ok(aistack, port: int, *extra: str, env=None) -> dict:
     run = aistack("up", "--runtime", "embedded", "--model", SMOLLM2, "--port", str(port), "--json", *extra, env=env)
     assert run.returncode == 0, run.stdout + run.stderr
@@ -148,14 +158,12 @@ def test_corrupt_model_file_is_refused_before_start(aistack, free_port, _guard_h
 
 
 def test_unhealthy_server_rolls_back_to_the_previous_deployment(aistack, free_port, _guard_home, recipes_dir, tmp_path):
-    import gguf_writer
-
     first = _up_ok(aistack, free_port)
     before = state(_guard_home)
 
     # a well-formed GGUF whose architecture llama-server does not know: it exits at load
     alien = tmp_path / "alien.gguf"
-    alien.write_bytes(gguf_writer.small_model("nosucharch"))
+    alien.write_bytes(_alien_gguf())
     (recipes_dir / "alien.toml").write_text(recipe("alien-model", alien.as_uri()))
     env = {"AISTACK_RECIPES_DIR": str(recipes_dir)}
     t0 = time.monotonic()
@@ -183,10 +191,8 @@ def test_unhealthy_server_rolls_back_to_the_previous_deployment(aistack, free_po
 
 
 def test_unhealthy_first_deployment_leaves_nothing(aistack, free_port, _guard_home, recipes_dir, tmp_path):
-    import gguf_writer
-
     alien = tmp_path / "alien.gguf"
-    alien.write_bytes(gguf_writer.small_model("nosucharch"))
+    alien.write_bytes(_alien_gguf())
     (recipes_dir / "alien.toml").write_text(recipe("alien-model", alien.as_uri()))
     run = aistack(
         "up", "--runtime", "embedded", "--model", "alien-model", "--port", str(free_port),
