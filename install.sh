@@ -128,7 +128,7 @@ elif op == "models-dir":
 elif op == "dirs":
     from aistack.paths import dirs
     d = dirs()
-    print("config %s\nstate %s\nmodels %s" % (d.config, d.state, d.models))
+    print("config %s\nstate %s\nmodels %s\nstatefile %s" % (d.config, d.state, d.models, d.state_file))
 PYEOF
 }
 
@@ -590,12 +590,17 @@ ai_uninstall() {
     ai_kept=""
     if [ -x "$AI_VENV/bin/python" ] && AI_PY=$AI_VENV/bin/python && ai_dirs=$(ai_pyhelper dirs 2>/dev/null); then
         # A deployment left running would outlive the program that manages it.
-        ai_rc=0
-        "$AI_TARGET" down >"$AI_TMP/down.txt" 2>&1 || ai_rc=$?
-        case $ai_rc in
-            0 | 9) ai_did "ran aistack down: $(head -n 1 "$AI_TMP/down.txt")" ;;
-            *) ai_warn "'aistack down' exited $ai_rc; a deployment may still be running: $(tail -n 3 "$AI_TMP/down.txt")" ;;
-        esac
+        # No state file means nothing was ever deployed (and `down` is not run,
+        # so uninstalling does not create one).
+        ai_statefile=$(printf '%s\n' "$ai_dirs" | sed -n 's/^statefile //p')
+        if [ -n "$ai_statefile" ] && [ -f "$ai_statefile" ]; then
+            ai_rc=0
+            "$AI_TARGET" down >"$AI_TMP/down.txt" 2>&1 || ai_rc=$?
+            case $ai_rc in
+                0 | 9) ai_did "ran aistack down: $(head -n 1 "$AI_TMP/down.txt")" ;;
+                *) ai_warn "'aistack down' exited $ai_rc; a deployment may still be running: $(tail -n 3 "$AI_TMP/down.txt")" ;;
+            esac
+        fi
         ai_models=$(printf '%s\n' "$ai_dirs" | sed -n 's/^models //p')
         if [ "$AI_PURGE" = 1 ] && [ -n "$ai_models" ]; then
             case $ai_models in
@@ -608,7 +613,7 @@ ai_uninstall() {
                     ;;
             esac
         fi
-        ai_kept=$(printf '%s\n' "$ai_dirs" | { if [ "$AI_PURGE" = 1 ]; then grep -v '^models '; else cat; fi; } | sed 's/ /: /' | tr '\n' ',' | sed 's/,$//; s/,/, /g')
+        ai_kept=$(printf '%s\n' "$ai_dirs" | grep -v '^statefile ' | { if [ "$AI_PURGE" = 1 ]; then grep -v '^models '; else cat; fi; } | sed 's/ /: /' | tr '\n' ',' | sed 's/,$//; s/,/, /g')
     fi
     ai_created=""
     [ -f "$AI_MARKER" ] && ai_created=$(sed -n 's/^created=//p' "$AI_MARKER")

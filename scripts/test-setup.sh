@@ -17,7 +17,6 @@
 #   dockerd    a running Docker engine (scripts/start-dockerd.sh)
 #   images     the locally built test images (scripts/test-images.sh)
 #   rootfs     the debootstrap rootfs the systemd tier boots (scripts/test-rootfs.sh)
-#   wheelhouse every wheel install.sh needs offline (scripts/wheelhouse.sh), for the installer tier
 #
 # Environment:
 #   AISTACK_TEST_CACHE       cache root (default ~/.cache/aistack-test)
@@ -168,11 +167,6 @@ do_rootfs() {
     as_root sh "$ROOT/scripts/test-rootfs.sh" >/dev/null
 }
 
-do_wheelhouse() {
-    need_script wheelhouse.sh "offline wheelhouse (installer tier)" wheelhouse
-    sh "$ROOT/scripts/wheelhouse.sh" "$CACHE/wheelhouse" >/dev/null
-}
-
 write_env() {
     local env=$CACHE/test.env
     mkdir -p "$CACHE"
@@ -182,7 +176,6 @@ write_env() {
         printf 'export AISTACK_TEST_VENV=%q\n' "$VENV"
         printf 'export AISTACK_TEST_LLAMA_SERVER=%q\n' "$CACHE/bin/llama-server"
         printf 'export AISTACK_TEST_LLAMA_BENCH=%q\n' "$CACHE/bin/llama-bench"
-        printf 'export AISTACK_TEST_WHEELHOUSE=%q\n' "$CACHE/wheelhouse"
     } >"$env"
 }
 
@@ -195,7 +188,6 @@ main() {
     step dockerd do_dockerd
     step images do_images
     step rootfs do_rootfs
-    step wheelhouse do_wheelhouse
     write_env
     say "ready in $(elapsed "$t0")s (${TIMINGS[*]})"
 }
