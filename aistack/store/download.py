@@ -47,6 +47,7 @@ class HttpTarget:
 @dataclass(frozen=True)
 class RetryPolicy:
     attempts: int = 5  # tries per failure streak (a try that made progress resets the count)
+    connect_attempts: int = 3  # tries while the host has never answered (refused, timed out)
     first_delay_s: float = 0.5
     max_delay_s: float = 8.0
     connect_timeout_s: float = 10.0
@@ -68,7 +69,8 @@ class RetryPolicy:
             first = max(0.0, float(env.get("AISTACK_FETCH_BACKOFF_S", base.first_delay_s)))
         except ValueError:
             first = base.first_delay_s
-        return cls(attempts=attempts, first_delay_s=first, max_delay_s=max(first, base.max_delay_s))
+        return cls(attempts=attempts, connect_attempts=min(attempts, base.connect_attempts), first_delay_s=first,
+                   max_delay_s=max(first, base.max_delay_s))
 
 
 DEFAULT_RETRY = RetryPolicy()
@@ -118,6 +120,41 @@ _DNS_MARKERS = ("NameResolutionError", "Name or service not known", "Temporary f
                 "nodename nor servname", "No address associated", "getaddrinfo failed")
 
 
+# host -> when it was last found unreachable. Within one process (one 'aistack up' trying
+# several recipes on an air-gapped machine) a dead host is not waited for again and again.
+UNREACHABLE_MEMO_S = 30.0
+_unreachable: dict[str, float] = {}
+
+
+def _host(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+
+
+def mark_unreachable(url: str) -> None:
+    _unreachable[_host(url)] = time.monotonic()
+
+
+def recently_unreachable(url: str) -> bool:
+    t = _unreachable.get(_host(url))
+    return t is not None and time.monotonic() - t < UNREACHABLE_MEMO_S
+
+
+def forget_unreachable() -> None:
+    _unreachable.clear()
+
+
+def _check_memo(url: str, what: str) -> None:
+    if recently_unreachable(url):
+        raise FetchError(
+            f"Could not reach {_host(url)} for {what}: it did not answer moments ago either. Nothing was installed.",
+            hint="Check the network (or a proxy setting), then run the command again.",
+            details={"reason": "unreachable", "url": url, "tries": 0},
+        )
+
+
 def is_dns_failure(exc: BaseException) -> bool:
     """True when ``exc`` (a requests error) comes from a failed host name lookup."""
     text = f"{type(exc).__name__}: {exc}"
@@ -152,8 +189,10 @@ def _status_error(url: str, status: int, what: str) -> FetchError:
     )
 
 
-def _give_up(url: str, what: str, err: _Retryable, tries: int) -> FetchError:
+def _give_up(url: str, what: str, err: _Retryable, tries: int, answered: bool = True) -> FetchError:
     if err.reason in ("dns", "unreachable"):
+        if not answered:
+            mark_unreachable(url)
         return FetchError(
             f"Could not reach {url} to download {what} ({err.message}). Nothing was installed.",
             hint="Check the network (or a proxy setting); an already downloaded part is kept and resumes next time.",
@@ -261,10 +300,12 @@ def download(
     if total is not None:
         check_free_space(part.parent, total, offset, what)
 
+    _check_memo(target.url, what)
     session = _session()
     failures = 0
     last: _Retryable | None = None
     tries = 0
+    answered = False  # has the server sent any response in this call?
     try:
         while True:
             tries += 1
@@ -278,6 +319,8 @@ def download(
             try:
                 resp = session.get(target.url, headers=headers, stream=True,
                                    timeout=(retry.connect_timeout_s, retry.read_timeout_s))
+                answered = True
+                _unreachable.pop(_host(target.url), None)
                 with resp:
                     status = resp.status_code
                     if status == 416 and offset > 0:
@@ -340,8 +383,9 @@ def download(
                     raise _disk_full(part, exc) from None
                 raise
             failures = 1 if progressed else failures + 1
-            if last.reason == "dns" or failures >= retry.attempts:
-                raise _give_up(target.url, what, last, tries)
+            limit = retry.attempts if answered else min(retry.attempts, retry.connect_attempts)
+            if last.reason == "dns" or failures >= limit:
+                raise _give_up(target.url, what, last, tries, answered)
             sleep(retry.delay(failures))
     finally:
         session.close()
@@ -362,8 +406,10 @@ def read_prefix(target: HttpTarget, start: int, end: int, *, retry: RetryPolicy 
     """
     import requests
 
+    _check_memo(target.url, "the file header")
     failures = 0
     tries = 0
+    answered = False
     session = _session()
     try:
         while True:
@@ -373,6 +419,8 @@ def read_prefix(target: HttpTarget, start: int, end: int, *, retry: RetryPolicy 
             try:
                 with session.get(target.url, headers=headers, stream=True,
                                  timeout=(retry.connect_timeout_s, retry.read_timeout_s)) as resp:
+                    answered = True
+                    _unreachable.pop(_host(target.url), None)
                     status = resp.status_code
                     if status == 416:
                         _, size = _content_range(resp.headers.get("Content-Range"))
@@ -397,8 +445,9 @@ def read_prefix(target: HttpTarget, start: int, end: int, *, retry: RetryPolicy 
             except requests.RequestException as exc:
                 last = _classify(exc)
             failures += 1
-            if last.reason == "dns" or failures >= retry.attempts:
-                raise _give_up(target.url, "the file header", last, tries)
+            limit = retry.attempts if answered else min(retry.attempts, retry.connect_attempts)
+            if last.reason == "dns" or failures >= limit:
+                raise _give_up(target.url, "the file header", last, tries, answered)
             sleep(retry.delay(failures))
     finally:
         session.close()

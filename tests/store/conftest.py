@@ -19,6 +19,15 @@ def server():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_unreachable_memo():
+    from aistack.store import download
+
+    download.forget_unreachable()
+    yield
+    download.forget_unreachable()
+
+
+@pytest.fixture(autouse=True)
 def _hf_env(tmp_path, monkeypatch):
     """No test may see the developer's Hugging Face cache, token or endpoint."""
     for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH", "HF_HUB_OFFLINE", "HF_ENDPOINT",

@@ -173,8 +173,31 @@ def test_connection_refused_is_unreachable(free_port):
     with pytest.raises(FetchError) as exc:
         store.fetch(r, retry=FAST_RETRY)
     assert exc.value.details["reason"] == "unreachable"
-    assert exc.value.details["tries"] == FAST_RETRY.attempts
+    # a host that never answered gets fewer tries than one that answered and then failed
+    assert exc.value.details["tries"] == FAST_RETRY.connect_attempts < FAST_RETRY.attempts
     assert "Could not reach" in exc.value.message
+    # the same dead host is not waited for again within the process (up trying recipe after recipe)
+    slow = RetryPolicy(attempts=5, first_delay_s=5)
+    other = ref(f"http://127.0.0.1:{free_port}/other.gguf")
+    with pytest.raises(FetchError) as exc:
+        store.fetch(other, retry=slow)
+    assert exc.value.details["reason"] == "unreachable" and exc.value.details["tries"] == 0
+    with pytest.raises(FetchError) as exc:
+        store.remote_header(other, retry=slow)
+    assert exc.value.details["tries"] == 0
+
+
+def test_a_host_that_answers_again_is_used_again(server, monkeypatch):
+    from aistack.store import download
+
+    data = gguf_blob(0.2)
+    url = server.add("/m.gguf", data)
+    download.mark_unreachable(url)
+    with pytest.raises(FetchError):
+        store.fetch(ref(url, data), retry=FAST_RETRY)
+    monkeypatch.setattr(download, "UNREACHABLE_MEMO_S", 0.0)
+    assert store.fetch(ref(url, data), retry=FAST_RETRY).read_bytes() == data
+    assert not download.recently_unreachable(url)
 
 
 def test_unknown_host_is_unreachable_without_retries():

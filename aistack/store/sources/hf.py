@@ -25,7 +25,8 @@ from pathlib import Path
 
 from aistack.errors import FetchError
 from aistack.plan.model import ArtifactRef
-from aistack.store.download import DEFAULT_RETRY, HttpTarget, RetryPolicy, download, is_dns_failure
+from aistack.store.download import (DEFAULT_RETRY, HttpTarget, RetryPolicy, download, is_dns_failure,
+                                     recently_unreachable)
 from aistack.store.progress import ProgressFn
 from aistack.store.sources import LocalCopy, Retrieved, bad_uri, safe_relpath
 
@@ -166,6 +167,12 @@ def _file_metadata(url: str, headers: dict[str, str]) -> tuple[str | None, int |
     """
     import requests
 
+    if recently_unreachable(url):
+        raise FetchError(
+            f"Could not reach {url}: the hub did not answer moments ago either. Nothing was installed.",
+            hint="Check the network (or HF_ENDPOINT / a proxy setting), then run the command again.",
+            details={"reason": "unreachable", "url": url, "tries": 0},
+        )
     try:
         resp = requests.head(url, headers={**headers, "Accept-Encoding": "identity"}, allow_redirects=False, timeout=10)
         sha = _etag(resp.headers.get("X-Linked-Etag"))
