@@ -626,6 +626,12 @@ def up(
             profile, catalog, request, plan, progress, fetch_progress
         )
         timings["fetch"] = time.monotonic() - t0
+        if fallbacks and current and not foreground:
+            # The fallback may be exactly what already serves (an air-gapped re-run).
+            same = _unchanged(current, plan, plan.fingerprint())
+            if same is not None:
+                timings["total"] = time.monotonic() - t0
+                return UpResult(**{**same.__dict__, "fallbacks": fallbacks, "timings_s": timings})
         _validate_models(str(model_path), draft_path)
         from aistack.backends.registry import get_backend
 
@@ -662,13 +668,13 @@ def up(
             _retire_for_foreground(current, progress)
         else:
             return _deploy_detached(
-                sup, spec, plan, rec, current, current_running, data, timeout, fallbacks, timings, t0, progress
+                sup, spec, plan, rec, current, current_running, timeout, fallbacks, timings, t0, progress
             )
     # --foreground: the lock is released; the supervision loop runs here until stopped.
     return _up_foreground(sup, spec, rec, timeout, fallbacks, timings, t0, progress, on_ready)
 
 
-def _deploy_detached(sup, spec, plan, rec, current, current_running, data, timeout, fallbacks, timings, t0, progress):
+def _deploy_detached(sup, spec, plan, rec, current, current_running, timeout, fallbacks, timings, t0, progress):
     """Start the new service, verify it, record it; roll back on failure. Runs under the lock.
 
     The new service starts alongside the old one when they do not clash (then
@@ -689,12 +695,16 @@ def _deploy_detached(sup, spec, plan, rec, current, current_running, data, timeo
         progress(f"stopping the previous deployment {current['deployment_id']}")
         old_sup.stop(old_handle)  # type: ignore[union-attr]
     progress(f"starting {plan.model_id} ({plan.quant}) under the {plan.supervisor} supervisor")
-    handle = sup.start(spec, deployment_id)
+    try:
+        handle = sup.start(spec, deployment_id)
+    except AistackError as exc:
+        restored = _restore_previous(current, current_running, overlap, progress)
+        raise type(exc)(f"{exc.message} {restored}", hint=exc.hint, details=exc.details) from None
     timings["start"] = time.monotonic() - t0
     why = verify(spec, sup, handle, timeout, progress)
     timings["verify"] = time.monotonic() - t0
     if why is not None:
-        _roll_back(sup, handle, spec, current, current_running, overlap, why, data, progress)
+        _roll_back(sup, handle, current, current_running, overlap, why, progress)
     rec["handle"] = _handle_dict(handle)
     _record(rec)
     if current and overlap:
@@ -719,15 +729,56 @@ def _size(path: Path | str) -> int:
         return 0
 
 
+def _restore_previous(
+    current: Mapping[str, Any] | None,
+    current_was_running: bool,
+    overlapped: bool,
+    progress: Progress,
+) -> str:
+    """Bring back the deployment a failed ``up`` stopped; return a sentence saying what is serving now.
+
+    The state file keeps the previous deployment as current (with its new
+    handle); only if it cannot be brought back is it cleared.
+    """
+    if not current:
+        return "Nothing else was running, so nothing is deployed now."
+    if overlapped:
+        return f"The previous deployment {current['deployment_id']} kept serving throughout."
+    if not current_was_running:
+        return f"The previous deployment {current['deployment_id']} was not running and was left as it was."
+    progress(f"rolling back to {current['deployment_id']}")
+    old_sup = _supervisor_for(current)
+    old_spec = _spec_from(current)
+    plan_size = (current.get("plan") or {}).get("artifact", {}).get("size_bytes")
+    try:
+        old_handle = old_sup.start(old_spec, current["deployment_id"])
+        back = wait_healthy(old_spec, old_sup, old_handle, health_timeout_s(plan_size))
+    except AistackError as exc:
+        old_handle, back = None, exc.message
+    fresh = state_file.read()
+    if back is None and old_handle is not None:
+        fresh["current"] = {**current, "handle": _handle_dict(old_handle)}
+        sentence = (
+            f"Rolled back: the previous deployment {current['deployment_id']} serves again at {_endpoint(old_spec)}."
+        )
+    else:
+        if old_handle is not None:
+            old_sup.stop(old_handle)
+        fresh["current"] = None
+        fresh["previous"] = current
+        fresh["history"] = _with_history(fresh, _history_entry(current, "rollback failed"))
+        sentence = f"The previous deployment could not be brought back either ({back}); nothing is deployed now."
+    state_file.write(fresh)
+    return sentence
+
+
 def _roll_back(
     sup: Supervisor,
     handle: Handle,
-    spec: ServiceSpec,
     current: Mapping[str, Any] | None,
     current_was_running: bool,
     overlapped: bool,
     why: str,
-    data: dict[str, Any],
     progress: Progress,
 ) -> None:
     """Stop the failed service, restore the previous one, raise DeployError with the log tail."""
@@ -736,36 +787,17 @@ def _roll_back(
     except AistackError:
         tail = []
     sup.stop(handle)
-    restored = "Nothing else was running, so nothing is deployed now."
-    if current:
-        if overlapped:
-            restored = f"The previous deployment {current['deployment_id']} kept serving throughout."
-        elif not current_was_running:
-            restored = f"The previous deployment {current['deployment_id']} was not running and was left as it was."
-        else:
-            progress(f"rolling back to {current['deployment_id']}")
-            old_sup = _supervisor_for(current)
-            old_spec = _spec_from(current)
-            old_handle = old_sup.start(old_spec, current["deployment_id"])
-            plan_size = (current.get("plan") or {}).get("artifact", {}).get("size_bytes")
-            back = wait_healthy(old_spec, old_sup, old_handle, health_timeout_s(plan_size))
-            fresh = state_file.read()
-            if back is None:
-                fresh["current"] = {**current, "handle": _handle_dict(old_handle)}
-                restored = f"Rolled back: the previous deployment {current['deployment_id']} serves again at {_endpoint(old_spec)}."
-            else:
-                old_sup.stop(old_handle)
-                fresh["current"] = None
-                fresh["previous"] = current
-                fresh["history"] = _with_history(fresh, _history_entry(current, "rollback failed"))
-                restored = f"The previous deployment could not be brought back either ({back}); nothing is deployed now."
-            state_file.write(fresh)
+    restored = _restore_previous(current, current_was_running, overlapped, progress)
     log = "\n".join("    " + line for line in tail)
     raise DeployError(
         f"The new service did not become healthy: {why}. {restored}"
         + (f"\nLast lines of the server log:\n{log}" if tail else ""),
-        hint="Read the full log with 'aistack logs -n 200' (of the failed run: "
-        f"{handle.data.get('log_file', 'see the supervisor')}); fix the cause, then run 'aistack up' again.",
+        hint=(
+            f"The failed run's full log is {handle.data['log_file']}; "
+            if handle.data.get("log_file")
+            else ""
+        )
+        + "fix the cause, then run 'aistack up' again.",
         details={"reason": "unhealthy", "why": why, "log_tail": tail, "deployment_id": handle.deployment_id},
     )
 

@@ -26,8 +26,10 @@ def _human(r) -> str:
         ("process", f"pid {r.pid}, up {_duration(r.uptime_s)}" if r.running else f"not running ({r.detail})"),
         ("restarts", str(r.restarts)),
     ]
-    if r.decode_tps is not None:
+    if r.decode_tps:
         rows.append(("speed", f"{r.decode_tps:.1f} tokens/s decode, {r.prompt_tps or 0:.1f} tokens/s prompt"))
+    elif r.decode_tps is not None:
+        rows.append(("speed", "no requests served yet"))
     if r.api_key_file:
         rows.append(("api key", r.api_key_file))
     if r.log_file:

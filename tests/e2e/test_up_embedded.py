@@ -270,3 +270,28 @@ def test_no_network_falls_back_to_the_offline_model(aistack, free_port, _guard_h
     assert res["model_id"] == SMOLLM2
     assert any("hub-only" in note for note in res["fallbacks"])
     assert _health(f"http://127.0.0.1:{free_port}") == 200
+    # still offline: the same fallback is already serving, so nothing restarts
+    again = aistack("up", "--runtime", "embedded", "--port", str(free_port), "--json", env=env)
+    assert again.returncode == 0, again.stderr
+    assert again.json["result"]["changed"] is False
+    assert again.json["result"]["pid"] == res["pid"]
+
+
+def test_off_loopback_needs_the_generated_api_key(aistack, free_port, _guard_home):
+    import openai
+
+    res = _up_ok(aistack, free_port, "--host", "0.0.0.0")
+    key_file = res["api_key_file"]
+    assert key_file and os.stat(key_file).st_mode & 0o777 == 0o600
+    key = open(key_file).read().strip()
+    assert key not in (_guard_home / "state" / "state.json").read_text(), "the key itself is never in the state file"
+    good = openai.OpenAI(base_url=res["endpoint"], api_key=key)
+    assert good.chat.completions.create(model=SMOLLM2, messages=[{"role": "user", "content": "Hi"}], max_tokens=2).choices
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=res["endpoint"], api_key="wrong").chat.completions.create(
+            model=SMOLLM2, messages=[{"role": "user", "content": "Hi"}], max_tokens=2
+        )
+    # the key is reused by the next deployment, not rotated under the clients' feet
+    aistack("down")
+    again = _up_ok(aistack, free_port, "--host", "0.0.0.0")
+    assert open(again["api_key_file"]).read().strip() == key
