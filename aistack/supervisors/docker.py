@@ -169,7 +169,7 @@ class DockerSupervisor:
         kwargs = self._run_kwargs(spec, deployment_id, key_copy, gpu, role="server")
         kwargs["labels"][LABEL_POD] = pod_name
         kwargs["network_mode"] = f"container:{pod.id}"
-        ctr = client.containers.run(name=name, detach=True, **kwargs)
+        ctr = self._run(name, kwargs, deployment_id, pod_name)
         handle = Handle(
             supervisor=NAME,
             deployment_id=deployment_id,
@@ -365,6 +365,29 @@ class DockerSupervisor:
 
     # --- helpers: the overlap ------------------------------------------------
 
+    def _run(self, name: str, kwargs: dict, deployment_id: str, pod_name: str | None):
+        """``containers.run``; an engine refusal (bad image entrypoint, device,
+        limit) removes what was created and becomes a DeployError."""
+        docker = _docker()
+        try:
+            return self.client.containers.run(name=name, detach=True, **kwargs)
+        except docker.errors.APIError as exc:
+            leftover = self._find(name)
+            if leftover is not None:
+                _remove(leftover, docker, graceful=False)
+            self._remove_key_copy(deployment_id)
+            if pod_name and not self._servers_in(pod_name, running=False):
+                pod = self._find(pod_name)
+                if pod is not None:
+                    _remove(pod, docker, graceful=False)
+            raise DeployError(
+                f"Docker could not start the container {name}: {_short(exc)}. "
+                "Anything already serving was left as it was.",
+                hint="Check the image (AISTACK_IMAGE_<BUILD>) and the devices the plan needs, "
+                "then run 'aistack up' again.",
+                details={"reason": "container-start-failed", "name": name},
+            ) from None
+
     def _prove(self, spec: ServiceSpec, deployment_id: str, key_copy: Path | None, gpu: dict) -> None:
         """Run the new spec alone (own network namespace, random loopback port)
         and require /health 200 plus a real chat completion; always remove it."""
@@ -375,7 +398,7 @@ class DockerSupervisor:
         kwargs.pop("healthcheck", None)
         kwargs["ports"] = {f"{spec.port}/tcp": ("127.0.0.1", None)}
         self.progress(f"checking the new server on its own before it joins the serving one ({name})")
-        ctr = self.client.containers.run(name=name, detach=True, **kwargs)
+        ctr = self._run(name, kwargs, deployment_id, None)
         try:
             why = self._prove_http(ctr, spec)
             if why:
