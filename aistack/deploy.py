@@ -200,8 +200,8 @@ def chat_check(spec: ServiceSpec, api_key: str | None, timeout: float = 60.0) ->
     body = json.dumps(
         {
             "model": spec.model_id or "default",
-            "messages": [{"role": "user", "content": "Say OK."}],
-            "max_tokens": 4,
+            "messages": [{"role": "user", "content": "Hi"}],
+            "max_tokens": 2,
             "temperature": 0,
         }
     ).encode()
@@ -701,7 +701,10 @@ def _deploy_detached(sup, spec, plan, rec, current, current_running, timeout, fa
         restored = _restore_previous(current, current_running, overlap, progress)
         raise type(exc)(f"{exc.message} {restored}", hint=exc.hint, details=exc.details) from None
     timings["start"] = time.monotonic() - t0
-    why = verify(spec, sup, handle, timeout, progress)
+    why = wait_healthy(spec, sup, handle, timeout, progress)
+    timings["healthy"] = time.monotonic() - t0
+    if why is None:
+        why = chat_check(spec, _read_key(spec.api_key_file), timeout=max(30.0, timeout / 4))
     timings["verify"] = time.monotonic() - t0
     if why is not None:
         _roll_back(sup, handle, current, current_running, overlap, why, progress)

@@ -35,6 +35,13 @@ class Bench:
         self.home = Path(tempfile.mkdtemp(prefix="aistack-bench-"))
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("AISTACK_")}
         self.env.update(AISTACK_HOME=str(self.home), AISTACK_LLAMA_SERVER=LLAMA_SERVER)
+        # An installed aistack has its bytecode compiled (pip does it); this
+        # checkout may run with PYTHONDONTWRITEBYTECODE, which would make every
+        # run recompile ~50 modules. Cache bytecode in the bench's own folder
+        # (--no-bytecode measures the uncached case).
+        if "--no-bytecode" not in sys.argv:
+            self.env.pop("PYTHONDONTWRITEBYTECODE", None)
+            self.env["PYTHONPYCACHEPREFIX"] = str(self.home / "pycache")
         self.port = free_port()
 
     def cli(self, *args: str, check: bool = True) -> tuple[float, dict | str]:

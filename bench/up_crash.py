@@ -27,6 +27,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--gap", type=float, default=11.0)
+    ap.add_argument("--no-bytecode", action="store_true", help="run without cached bytecode")
     args = ap.parse_args()
     b = Bench()
     try:

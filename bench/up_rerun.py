@@ -15,6 +15,7 @@ from up_common import Bench, summary
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--no-bytecode", action="store_true", help="run without cached bytecode")
     args = ap.parse_args()
     b = Bench()
     try:

@@ -1,7 +1,7 @@
 """The embedded supervisor: no Docker, no systemd, just a small detached process.
 
 ``start`` writes the service description to ``<state>/embedded/<id>/daemon.json``
-and spawns ``python -m aistack.supervisors.embedded_daemon`` in a new session
+and spawns ``python -S .../embedded_daemon.py <that file>`` in a new session
 (stdin from /dev/null, no controlling terminal), which runs and restarts the
 server (see ``embedded_daemon``). The handle records the supervisor's pid and
 start time; ``stop`` and ``state`` check both, and the command line, before
@@ -26,7 +26,8 @@ from aistack.paths import dirs, ensure_dir
 from aistack.service import ServiceSpec
 from aistack.supervisors import embedded_pids as pids
 from aistack.supervisors.base import Handle, ServiceState
-from aistack.supervisors.embedded_daemon import MARKER, Daemon, DaemonConfig
+from aistack.supervisors import embedded_daemon
+from aistack.supervisors.embedded_daemon import Daemon, DaemonConfig
 
 SPAWN_TIMEOUT_S = 10.0
 STOP_GRACE_S = 10.0
@@ -150,8 +151,10 @@ class EmbeddedSupervisor:
         rd = run_dir(deployment_id)
         err_path = rd / "supervisor.err"
         with open(err_path, "wb") as err:
+            # Run the daemon's file directly with -S (no site-packages): it needs
+            # only the standard library, and skipping site saves ~40 ms of start-up.
             proc = subprocess.Popen(
-                [sys.executable, "-m", MARKER, str(rd / "daemon.json")],
+                [sys.executable, "-S", str(Path(embedded_daemon.__file__)), str(rd / "daemon.json")],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=err,
@@ -166,6 +169,7 @@ class EmbeddedSupervisor:
             data={
                 "pid": proc.pid,
                 "start_ticks": ticks,
+                "config": str(rd / "daemon.json"),
                 "run_dir": str(rd),
                 "status_file": cfg.status_file,
                 "log_file": cfg.log_file,
@@ -219,8 +223,9 @@ class EmbeddedSupervisor:
 
     # --- inspect ---------------------------------------------------------------
     def _supervisor_alive(self, handle: Handle) -> bool:
+        """The recorded supervisor pid is alive, started when recorded, and runs this deployment's config."""
         data = handle.data
-        marker = None if data.get("foreground") else MARKER
+        marker = None if data.get("foreground") else data.get("config") or "embedded_daemon"
         return pids.owned(data.get("pid"), data.get("start_ticks"), marker)
 
     def state(self, handle: Handle) -> ServiceState:

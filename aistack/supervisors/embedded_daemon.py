@@ -2,7 +2,7 @@
 
 Started detached by ``EmbeddedSupervisor.start`` as::
 
-    python -m aistack.supervisors.embedded_daemon <run-dir>/daemon.json
+    python -S <this file> <run-dir>/daemon.json
 
 (or run in the caller's own process by ``aistack up --foreground``). It
 
@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-MARKER = "aistack.supervisors.embedded_daemon"
+MARKER = "embedded_daemon"
 
 
 # --- restart policy ----------------------------------------------------------
@@ -383,7 +383,7 @@ class Daemon:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print(f"usage: python -m {MARKER} <daemon.json>", file=sys.stderr)
+        print("usage: python -S embedded_daemon.py <daemon.json>", file=sys.stderr)
         return 2
     cfg = DaemonConfig.load(args[0])
     return Daemon(cfg).run()

@@ -76,7 +76,7 @@ def test_up_chat_crash_rerun_status_logs_down(aistack, free_port, _guard_home):
     st = state(_guard_home)
     assert st["current"]["deployment_id"] == res["deployment_id"]
     sup_pid = st["current"]["handle"]["data"]["pid"]
-    assert pids.owned(sup_pid, None, "aistack.supervisors.embedded_daemon")
+    assert pids.owned(sup_pid, None, "embedded_daemon")
 
     client = OpenAI(base_url=res["endpoint"], api_key="unused-on-loopback")
     reply = client.chat.completions.create(

@@ -172,7 +172,7 @@ def test_supervisor_runs_restarts_logs_and_stops_a_real_child(tmp_path):
     handle = sup.start(_spec(tmp_path, "echo started-$$; exec sleep 60"), "d-test-1")
     try:
         daemon_pid = handle.data["pid"]
-        assert pids.owned(daemon_pid, handle.data["start_ticks"], "aistack.supervisors.embedded_daemon")
+        assert pids.owned(daemon_pid, handle.data["start_ticks"], "embedded_daemon")
         # the supervisor lives in its own session (no controlling terminal)
         assert os.getsid(daemon_pid) == daemon_pid
         st = sup.state(handle)
