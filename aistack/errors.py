@@ -15,7 +15,9 @@ Exit codes (documented in the README):
       backend, no supervisor)
 5     fetch failed: download, checksum mismatch, no disk space, offline
 6     install failed: backend binary could not be found, built or verified
-7     deploy failed: the service did not become healthy (rolled back)
+7     deploy failed: the service did not become healthy (rolled back), or
+      ``up`` refused before starting anything (its port is taken by another
+      program)
 8     another aistack operation holds the lock
 9     nothing is deployed (for status/logs/down where that matters)
 130   interrupted (Ctrl-C)
