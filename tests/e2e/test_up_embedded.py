@@ -295,3 +295,57 @@ def test_off_loopback_needs_the_generated_api_key(aistack, free_port, _guard_hom
     aistack("down")
     again = _up_ok(aistack, free_port, "--host", "0.0.0.0")
     assert open(again["api_key_file"]).read().strip() == key
+
+
+def _read_until(stream, pred, timeout: float) -> list[str]:
+    """Lines read from ``stream`` (in a thread) until ``pred(line)`` or the timeout."""
+    got: list[str] = []
+    done = threading.Event()
+
+    def reader():
+        for line in stream:
+            got.append(line.rstrip("\n"))
+            if pred(line):
+                done.set()
+                return
+
+    threading.Thread(target=reader, daemon=True).start()
+    done.wait(timeout)
+    return got
+
+
+def test_logs_follow_shows_new_lines(aistack, free_port):
+    from openai import OpenAI
+
+    res = _up_ok(aistack, free_port)
+    follower = aistack.popen("logs", "-f", "-n", "0")
+    try:
+        time.sleep(0.5)
+        OpenAI(base_url=res["endpoint"], api_key="x").chat.completions.create(
+            model=SMOLLM2, messages=[{"role": "user", "content": "Hi"}], max_tokens=3
+        )
+        lines = _read_until(follower.stdout, lambda l: "print_timing" in l or "release" in l, timeout=30)
+        assert any("print_timing" in l or "release" in l for l in lines), lines
+    finally:
+        follower.send_signal(signal.SIGINT)
+        assert follower.wait(10) == 0
+
+
+def test_foreground_serves_until_interrupted(aistack, free_port, _guard_home):
+    proc = aistack.popen("up", "--runtime", "embedded", "--model", SMOLLM2, "--port", str(free_port),
+                         "--foreground")
+    try:
+        lines = _read_until(proc.stdout, lambda l: "Ctrl-C" in l, timeout=120)
+        assert any(f"127.0.0.1:{free_port}/v1" in l for l in lines), lines
+        status = aistack("status", "--json").json["result"]
+        assert status["health"] == "ok" and status["running"]
+        st = state(_guard_home)["current"]
+        assert st["handle"]["data"]["pid"] == proc.pid and st["handle"]["data"]["foreground"]
+        server_pid = status["pid"]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(30)
+    assert code == 0, proc.stderr.read()
+    assert not pids.alive(server_pid)
+    assert _port_free(free_port)
+    assert state(_guard_home)["current"] is None
