@@ -161,7 +161,7 @@ def test_verify_times_out_when_health_never_comes(free_port):
     spec = _spec(free_port, LOAD="999")
     handle = sup.start(spec, "d-verify-slow")
     try:
-        why = deploy.verify(spec, sup, handle, timeout_s=0.5)
+        why = deploy.verify(spec, sup, handle, timeout_s=0.3)
     finally:
         sup.stop(handle)
     assert why is not None and "within" in why and "loading" in why

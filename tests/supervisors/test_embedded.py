@@ -198,7 +198,7 @@ def test_supervisor_runs_restarts_logs_and_stops_a_real_child(tmp_path):
 
 
 def test_stop_kills_a_child_that_ignores_sigterm(tmp_path, monkeypatch):
-    monkeypatch.setattr("aistack.supervisors.embedded.STOP_GRACE_S", 0.5)
+    monkeypatch.setattr("aistack.supervisors.embedded.STOP_GRACE_S", 0.2)
     sup = EmbeddedSupervisor()
     handle = sup.start(_spec(tmp_path, "trap '' TERM; echo ready; while :; do sleep 0.1; done"), "d-test-2")
     child = sup.state(handle).pid
