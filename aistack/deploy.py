@@ -337,20 +337,6 @@ def _with_history(data: dict[str, Any], entry: dict[str, Any]) -> list[dict[str,
 # up
 
 
-@dataclass(frozen=True)
-class _Prepared:
-    """Everything ``up`` resolved before touching the running service."""
-
-    plan: Any
-    profile: Any
-    spec: ServiceSpec
-    installed: Any
-    model_path: str
-    draft_path: str | None
-    api_key_file: str | None
-    fallbacks: tuple[str, ...]
-
-
 def _plan_for(flags: Mapping[str, Any], hardware: str | None, environ: Mapping[str, str]):
     """The same inputs ``aistack plan`` uses: profile, catalog, request."""
     from aistack.catalog import load_catalog
