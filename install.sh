@@ -292,6 +292,32 @@ ai_detect_gpu() {
     fi
 }
 
+# llama-server is built from pinned source when no prebuilt build fits the machine:
+# say which tools that needs when they are missing (never installed from here).
+ai_detect_build_tools() {
+    ai_missing=""
+    command -v cmake >/dev/null 2>&1 || ai_missing="$ai_missing cmake"
+    command -v c++ >/dev/null 2>&1 || command -v g++ >/dev/null 2>&1 || command -v clang++ >/dev/null 2>&1 \
+        || ai_missing="$ai_missing c++"
+    command -v make >/dev/null 2>&1 || command -v ninja >/dev/null 2>&1 || ai_missing="$ai_missing make"
+    if [ -z "$ai_missing" ]; then
+        ai_detected "build tools for llama-server (cmake, a C++ compiler, make)"
+        return 0
+    fi
+    ai_s=$(ai_sudo)
+    case " $AI_DISTRO $AI_DISTRO_LIKE " in
+        *" macos "*) ai_cmd="xcode-select --install && brew install cmake" ;;
+        *" debian "* | *" ubuntu "*) ai_cmd="${ai_s}apt-get install -y cmake g++ make" ;;
+        *" fedora "* | *" rhel "* | *" centos "*) ai_cmd="${ai_s}dnf install -y cmake gcc-c++ make" ;;
+        *" arch "*) ai_cmd="${ai_s}pacman -S --needed cmake gcc make" ;;
+        *" alpine "*) ai_cmd="${ai_s}apk add cmake g++ make" ;;
+        *" suse "* | *" opensuse "*) ai_cmd="${ai_s}zypper install -y cmake gcc-c++ make" ;;
+        *) ai_cmd="install cmake, a C++ compiler and make" ;;
+    esac
+    ai_warn "missing build tools:$ai_missing. 'aistack up' builds llama-server from source when no"
+    ai_warn "  prebuilt one fits this machine; that would need:  $ai_cmd"
+}
+
 ai_sudo() {
     [ "$AI_ROOT" = 1 ] || printf 'sudo '
 }
@@ -656,6 +682,7 @@ ai_main() {
         return 0
     fi
     ai_detect_gpu
+    ai_detect_build_tools
     ai_checkout
     ai_find_python
     ai_install

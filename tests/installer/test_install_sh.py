@@ -57,6 +57,9 @@ def test_root_online_twice_keeps_user_files_and_uninstall_leaves_nothing(contain
     assert "every hash verified" in first.stdout
     assert "linked /usr/local/bin/aistack -> /opt/aistack/venv/bin/aistack" in first.stdout
     assert "next      aistack up" in first.stdout
+    # The image has no compiler: the installer names what a source build of llama-server needs.
+    assert "missing build tools: cmake c++ make" in first.stderr
+    assert "apt-get install -y cmake g++ make" in first.stderr
     assert c.ok("aistack --version").strip() == "aistack, version 0.1.0"
     # Isolated: the system Python gained no aistack, no click.
     assert c.sh("python3 -c 'import aistack'").returncode != 0
