@@ -804,6 +804,28 @@ def _retire_for_foreground(current: Mapping[str, Any] | None, progress: Progress
     state_file.write(data)
 
 
+def _forget_foreground(deployment_id: str) -> None:
+    """Clear a stopped foreground deployment from the state file.
+
+    When the lock is held, the holder is the ``down`` or ``up`` that stopped
+    us and that records the state itself; waiting for it would only make it
+    wait for us.
+    """
+    from aistack.errors import LockedError
+
+    try:
+        with state_file.locked(wait_seconds=0.5):
+            data = state_file.read()
+            cur = data.get("current")
+            if cur and cur.get("deployment_id") == deployment_id:
+                data["current"] = None
+                data["previous"] = cur
+                data["history"] = _with_history(data, _history_entry(cur, "foreground stopped"))
+                state_file.write(data)
+    except LockedError:
+        pass
+
+
 def _up_foreground(sup, spec, rec, timeout, fallbacks, timings, t0, progress, on_ready) -> UpResult:
     """``up --foreground``: supervise in this process; verify and record from a helper thread."""
     from aistack.supervisors.embedded import EmbeddedSupervisor
@@ -835,14 +857,7 @@ def _up_foreground(sup, spec, rec, timeout, fallbacks, timings, t0, progress, on
     thread.start()
     sup.run_foreground(spec, deployment_id, should_stop=lambda: bool(failed))
     thread.join(timeout=1.0)
-    with state_file.locked(wait_seconds=30):
-        data = state_file.read()
-        cur = data.get("current")
-        if cur and cur.get("deployment_id") == deployment_id:
-            data["current"] = None
-            data["previous"] = cur
-            data["history"] = _with_history(data, _history_entry(cur, "foreground stopped"))
-            state_file.write(data)
+    _forget_foreground(deployment_id)
     if failed:
         tail = list(sup.logs(handle, 20, False))
         log = "\n".join("    " + line for line in tail)

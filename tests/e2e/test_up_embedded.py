@@ -349,3 +349,22 @@ def test_foreground_serves_until_interrupted(aistack, free_port, _guard_home):
     assert not pids.alive(server_pid)
     assert _port_free(free_port)
     assert state(_guard_home)["current"] is None
+
+
+def test_down_stops_a_foreground_deployment(aistack, free_port, _guard_home):
+    proc = aistack.popen("up", "--runtime", "embedded", "--model", SMOLLM2, "--port", str(free_port),
+                         "--foreground")
+    try:
+        _read_until(proc.stdout, lambda l: "Ctrl-C" in l, timeout=120)
+        t0 = time.monotonic()
+        down = aistack("down", "--json")
+        took = time.monotonic() - t0
+        assert down.returncode == 0 and down.json["result"]["stopped"], down.stderr
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert took < 10, "down and the foreground process do not wait on each other's lock"
+    assert _port_free(free_port)
+    assert state(_guard_home)["current"] is None
