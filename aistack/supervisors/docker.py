@@ -61,6 +61,7 @@ LABEL_DEPLOYMENT = "io.aistack.deployment"
 LABEL_PLAN = "io.aistack.plan"
 LABEL_ROLE = "io.aistack.role"  # "server", "pod", "verify"
 LABEL_POD = "io.aistack.pod"  # on servers: the pod they joined
+LABEL_PORT = "io.aistack.port"  # the planned (published) port
 
 # The container user: "nobody" on Debian/Ubuntu images. A fixed uid means
 # files we hand to the container (the API key copy) can be chowned to it.
@@ -299,13 +300,13 @@ class DockerSupervisor:
             command=["infinity"],
             user=f"{CONTAINER_UID}:{CONTAINER_GID}",
             cap_drop=["ALL"],
-            security_opt=["no-new-privileges:true"],
+            security_opt=["no-new-privileges"],
             read_only=True,
             pids_limit=16,
             mem_limit=32 * 1024 * 1024,
             restart_policy={"Name": "unless-stopped"},
             ports={f"{spec.port}/tcp": (publish_ip, spec.port)},
-            labels={LABEL_MANAGED: "true", LABEL_ROLE: "pod", "io.aistack.port": str(spec.port)},
+            labels={LABEL_MANAGED: "true", LABEL_ROLE: "pod", LABEL_PORT: str(spec.port)},
         )
         if ":" in publish_ip or spec.host == "::":
             kwargs["ports"] = {f"{spec.port}/tcp": [(publish_ip, spec.port)]}
@@ -339,7 +340,7 @@ class DockerSupervisor:
             environment=dict(spec.env),
             user=f"{CONTAINER_UID}:{CONTAINER_GID}",
             cap_drop=["ALL"],
-            security_opt=["no-new-privileges:true"],
+            security_opt=["no-new-privileges"],
             read_only=True,
             tmpfs={"/tmp": f"rw,noexec,nosuid,size={TMPFS_SIZE}"},
             mounts=mounts,
@@ -350,6 +351,7 @@ class DockerSupervisor:
                 LABEL_ROLE: role,
                 LABEL_DEPLOYMENT: deployment_id,
                 LABEL_PLAN: spec.plan_fingerprint,
+                LABEL_PORT: str(spec.port),
                 "io.aistack.model": spec.model_id,
             },
             stop_signal="SIGTERM",

@@ -4,7 +4,7 @@
 the images from scripts/test-images.sh are missing. ``aistack_docker`` runs the
 real CLI as a subprocess with AISTACK_IMAGE_CPU pointing at the test image, and
 on teardown runs ``aistack down`` and removes any container the test left with
-aistack's labels (only those; other containers on the engine are not touched).
+aistack's labels on the test's port (other containers on the engine are not touched).
 """
 
 from __future__ import annotations
@@ -61,12 +61,11 @@ class Cli:
         return Run(cp.returncode, cp.stdout, cp.stderr)
 
 
-def _remove_ours(client, names_before: set[str]) -> None:
+def _remove_ours(client, port: int) -> None:
+    """Remove what a test left on its own port (other containers are not touched)."""
     import docker
 
-    for ctr in client.containers.list(all=True, filters={"label": "io.aistack.managed=true"}):
-        if ctr.name in names_before:
-            continue
+    for ctr in client.containers.list(all=True, filters={"label": ["io.aistack.managed=true", f"io.aistack.port={port}"]}):
         try:
             ctr.remove(force=True)
         except docker.errors.NotFound:
@@ -74,14 +73,14 @@ def _remove_ours(client, names_before: set[str]) -> None:
 
 
 @pytest.fixture
-def aistack_docker(docker_engine, llama_server_bin, smollm2_gguf, _guard_home):
+def aistack_docker(docker_engine, llama_server_bin, smollm2_gguf, free_port, _guard_home):
+    """The CLI, set up for the docker tier; tests deploy on ``free_port`` (the same value they get)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AISTACK_")}
     env["AISTACK_HOME"] = str(_guard_home)
     env["AISTACK_LLAMA_SERVER"] = str(llama_server_bin)
     env["AISTACK_IMAGE_CPU"] = SERVER_IMAGE
     env["PYTHONDONTWRITEBYTECODE"] = "1"
-    before = {c.name for c in docker_engine.containers.list(all=True, filters={"label": "io.aistack.managed=true"})}
     cli = Cli(env)
     yield cli
     cli("down", "--wait", "30", timeout=120)
-    _remove_ours(docker_engine, before)
+    _remove_ours(docker_engine, free_port)
