@@ -78,6 +78,8 @@ def test_up_serves_a_chat_completion_from_a_hardened_container(aistack_docker, d
     assert hc["ReadonlyRootfs"] is True
     assert "/tmp" in hc["Tmpfs"]
     assert hc["PidsLimit"] and hc["PidsLimit"] > 0
+    limit = _current(_guard_home)["spec"]["memory_limit_bytes"]
+    assert limit and hc["Memory"] == limit  # the plan's ceiling, enforced by the engine
     assert hc["RestartPolicy"]["Name"] in ("unless-stopped", "on-failure")
     model_mounts = [m for m in a["Mounts"] if m["Source"].endswith(".gguf")]
     assert model_mounts and all(m["RW"] is False for m in model_mounts)
