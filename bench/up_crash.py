@@ -45,6 +45,9 @@ def main() -> None:
                 time.sleep(0.005)
             times.append(time.perf_counter() - t0)
             assert child_pid(b) != pid
+        _, log = b.cli("logs", "-n", "1000")
+        delays = [line.split("restarting in ")[1] for line in str(log).splitlines() if "restarting in" in line]
+        print(f"supervisor restart delays: {', '.join(delays)}")
         print(summary("crash-to-healthy", times))
         print(f"target < 3s: {'OK' if max(times) < 3 else 'MISSED'}")
     finally:
