@@ -13,9 +13,9 @@ Target (issue 3): rendered >= defaults, and within 3 % of the sweep's best.
 
     python bench/llama_sweep.py [--model GGUF] [--server PATH] [--plan plan.json]
 
-Without ``--plan`` the plan is made here from ``aistack probe``'s facts the
-way the planner does for a CPU-only machine (see ``machine_plan``); pass
-``aistack plan --json`` output to measure the planner's own plan.
+Without ``--plan`` the planner is asked for its plan for ``--plan-model``
+(default: the SmolLM2 recipe, when the default model is used); when there is
+no planner answer, ``machine_plan`` makes a CPU-only plan from the probe.
 Prints a table and, last, one JSON object.
 """
 
@@ -98,6 +98,20 @@ def machine_plan(model: Path, port: int) -> Plan:
     )
 
 
+def planner_plan(model_id: str, port: int) -> tuple[Plan | None, str]:
+    """The planner's own plan for ``model_id`` on this machine (as ``aistack plan`` makes it)."""
+    try:
+        from aistack.errors import AistackError
+        from aistack.plan.run import plan_here
+    except ImportError as exc:
+        return None, f"planner unavailable: {exc}"
+    try:
+        plan = plan_here({"model": model_id})
+    except AistackError as exc:
+        return None, f"planner refused: {exc.message}"
+    return replace(plan, port=port), f"aistack planner (plan_here, model {model_id})"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -152,6 +166,8 @@ def main() -> int:
     ap.add_argument("--model", type=Path, default=None)
     ap.add_argument("--server", type=Path, default=Path(os.environ.get("AISTACK_TEST_LLAMA_SERVER", TEST_CACHE / "bin" / "llama-server")))
     ap.add_argument("--plan", type=Path, default=None, help="a Plan as JSON (aistack plan --json)")
+    ap.add_argument("--plan-model", default=None,
+                    help="recipe id to ask the planner for (default: smollm2-135m-instruct with the default model)")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--batches", default="2048:512,512:512,512:128,256:256", help="batch:ubatch pairs")
     ap.add_argument("--n", type=int, default=128, help="tokens to generate per measurement")
@@ -160,6 +176,8 @@ def main() -> int:
     ap.add_argument("--completions", type=int, default=3, help="completions per server round")
     args = ap.parse_args()
 
+    if args.model is None and args.plan_model is None:
+        args.plan_model = "smollm2-135m-instruct"
     model = (args.model or default_model()).resolve()
     server = args.server.resolve()
     bench = server.parent / "llama-bench"
@@ -186,8 +204,10 @@ def main() -> int:
         plan = replace(plan, port=port)
         plan_source = str(args.plan)
     else:
-        plan = machine_plan(model, port)
-        plan_source = "machine_plan() in this script"
+        plan, plan_source = planner_plan(args.plan_model, port) if args.plan_model else (None, "")
+        if plan is None:
+            plan = machine_plan(model, port)
+            plan_source = "machine_plan() in this script" + (f" ({plan_source})" if plan_source else "")
     installed = InstalledBackend("llama.cpp", "cpu", str(server), None, "user")
     spec = LlamaCppBackend().render(plan, installed, RenderInputs(model_path=str(model)))
     rendered = list(spec.argv)
