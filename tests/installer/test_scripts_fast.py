@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,8 @@ def _tool_dir(tmp_path: Path, *, with_python: bool) -> Path:
         if found:
             (bindir / tool).symlink_to(found)
     if with_python:
-        (bindir / "python3").symlink_to(shutil.which("python3"))
+        # The real interpreter binary, not a shim (pyenv's shims need bash and pyenv on PATH).
+        (bindir / "python3").symlink_to(os.path.realpath(sys.executable))
     return bindir
 
 
