@@ -444,6 +444,59 @@ def _fetch_with_fallback(profile, catalog, request, first_plan, progress: Progre
     raise last_error or FetchError("Could not obtain any model artifact.")
 
 
+def _prepare_service(plan, profile, model_path: str, draft_path: str | None, key_file: str | None, progress: Progress, fallbacks: list[str]):
+    """Install the backend in the form the supervisor runs it, render, preflight.
+
+    Returns ``(plan, supervisor, installed, spec)``. A supervisor the planner
+    chose on its own ("auto") that cannot run this service here (its engine
+    does not answer, its image cannot be pulled) gives way to the embedded
+    supervisor, and ``fallbacks`` says so; an explicitly requested one fails.
+    Nothing running is touched here.
+    """
+    from aistack.backends.registry import get_backend
+    from aistack.supervisors.registry import get_supervisor
+
+    backend = get_backend(plan.backend)
+    while True:
+        sup = get_supervisor(plan.supervisor)
+        try:
+            ok, why = sup.available()
+            if not ok:
+                raise DeployError(
+                    f"The {plan.supervisor} runtime cannot be used here: {why}. Nothing was changed.",
+                    hint="Choose another with --runtime (embedded needs nothing).",
+                )
+            if sup.runs_in_container:
+                installed = backend.install_image(plan)
+                spec = _render(plan, installed, model_path, draft_path, key_file)
+                sup.preflight(spec)
+                return plan, sup, installed, spec
+        except AistackError as exc:
+            if _setting_source(plan, "supervisor") != "auto" or plan.supervisor == "embedded":
+                raise
+            fallbacks.append(f"{plan.supervisor} runtime: {exc.message}")
+            progress(f"the {plan.supervisor} runtime cannot serve this ({exc.message}); using the embedded supervisor")
+            plan = _with_supervisor(plan, "embedded", f"auto: {plan.supervisor} could not be used")
+            continue
+        installed = backend.install(plan, profile, progress)
+        spec = _render(plan, installed, model_path, draft_path, key_file)
+        sup.preflight(spec)
+        return plan, sup, installed, spec
+
+
+def _setting_source(plan, name: str) -> str | None:
+    return next((s.source for s in plan.settings if s.name == name), None)
+
+
+def _with_supervisor(plan, supervisor: str, note: str):
+    from dataclasses import replace
+
+    settings = tuple(
+        replace(s, value=supervisor, note=note) if s.name == "supervisor" else s for s in plan.settings
+    )
+    return replace(plan, supervisor=supervisor, settings=settings)
+
+
 def _validate_models(*paths: str | None) -> None:
     from aistack.gguf import validate_file
 
@@ -619,21 +672,18 @@ def up(
                 timings["total"] = time.monotonic() - t0
                 return UpResult(**{**same.__dict__, "fallbacks": fallbacks, "timings_s": timings})
         _validate_models(str(model_path), draft_path)
-        from aistack.backends.registry import get_backend
-
-        installed = get_backend(plan.backend).install(plan, profile, progress)
-        timings["install"] = time.monotonic() - t0
         key_file = str(ensure_api_key()) if plan.api_key_required else None
-        spec = _render(plan, installed, str(model_path), draft_path, key_file)
-        from aistack.supervisors.registry import get_supervisor
-
-        sup = get_supervisor(plan.supervisor)
-        ok, why = sup.available()
-        if not ok:
-            raise DeployError(
-                f"The {plan.supervisor} runtime cannot be used here: {why}. Nothing was changed.",
-                hint="Choose another with --runtime (embedded needs nothing).",
-            )
+        fallbacks = list(fallbacks)
+        auto_runtime = plan.supervisor
+        plan, sup, installed, spec = _prepare_service(plan, profile, str(model_path), draft_path, key_file, progress, fallbacks)
+        fallbacks = tuple(fallbacks)
+        timings["install"] = time.monotonic() - t0
+        if plan.supervisor != auto_runtime and current and not foreground:
+            # The auto-chosen runtime gave way; the embedded one may already serve this plan.
+            same = _unchanged(current, plan, plan.fingerprint())
+            if same is not None:
+                timings["total"] = time.monotonic() - t0
+                return UpResult(**{**same.__dict__, "fallbacks": fallbacks, "timings_s": timings})
         from aistack import values
 
         deployment_id = new_deployment_id()

@@ -60,8 +60,27 @@ class LlamaCppBackend:
     def install(self, plan: Plan, profile: HardwareProfile, progress: Progress) -> InstalledBackend:
         return install_llama_server(plan.build, progress, backend=self.name)
 
+    def install_image(self, plan: Plan) -> InstalledBackend:
+        return image_install(plan.build, backend=self.name)
+
     def render(self, plan: Plan, installed: InstalledBackend, inputs: RenderInputs) -> ServiceSpec:
         return render_service(plan, installed, inputs)
+
+
+def image_install(build: str, *, backend: str = NAME) -> InstalledBackend:
+    """The server as a container image: nothing is built or downloaded on the host."""
+    if build not in BUILDS:
+        raise InstallError(
+            f"llama.cpp has no '{build}' build; known builds: {', '.join(BUILDS)}.",
+            hint="Re-run 'aistack plan' and use the build it chooses.",
+        )
+    image = resolve_image(build)
+    if image is None:
+        raise InstallError(
+            f"There is no container image for the llama.cpp {build} build.",
+            hint="Use --runtime embedded (or systemd), or set AISTACK_IMAGE_" + build.upper() + ".",
+        )
+    return InstalledBackend(backend, build, IMAGE_ENTRYPOINT[0], None, "image", image)
 
 
 # --------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from aistack.backends.base import InstalledBackend, Progress, RenderInputs
-from aistack.backends.llamacpp import install_llama_server, render_service
+from aistack.backends.llamacpp import image_install, install_llama_server, render_service
 from aistack.errors import InstallError
 from aistack.hardware.profile import HardwareProfile
 from aistack.plan.model import Plan
@@ -26,6 +26,10 @@ class TernaryBackend:
     def install(self, plan: Plan, profile: HardwareProfile, progress: Progress) -> InstalledBackend:
         check_format(plan)
         return install_llama_server("cpu", progress, backend=self.name)
+
+    def install_image(self, plan: Plan) -> InstalledBackend:
+        check_format(plan)
+        return image_install("cpu", backend=self.name)
 
     def render(self, plan: Plan, installed: InstalledBackend, inputs: RenderInputs) -> ServiceSpec:
         check_format(plan)

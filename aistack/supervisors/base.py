@@ -32,6 +32,15 @@ class ServiceState:
 
 class Supervisor(Protocol):
     name: str
+    # True when the service runs from a container image rather than a binary
+    # on this host (then the backend provides an image, not an executable).
+    runs_in_container: bool
+
+    def preflight(self, spec: ServiceSpec) -> None:
+        """Raise if ``start`` would fail for a reason knowable up front (a
+        missing image that cannot be pulled, an executable that is not there).
+        Called before the previous deployment is touched."""
+        ...
 
     def available(self) -> tuple[bool, str]:
         """Whether this supervisor can be used here, and if not, why (one line)."""

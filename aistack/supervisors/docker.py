@@ -102,6 +102,7 @@ def _docker():
 
 class DockerSupervisor:
     name = NAME
+    runs_in_container = True
 
     def __init__(self, progress: Progress | None = None, client: Any = None):
         self._client = client
@@ -136,14 +137,17 @@ class DockerSupervisor:
 
     # --- the seam ----------------------------------------------------------
 
-    def start(self, spec: ServiceSpec, deployment_id: str) -> Handle:
+    def preflight(self, spec: ServiceSpec) -> None:
+        """The image is here, or is pulled now: before any running deployment is touched."""
         if not spec.image:
             raise DeployError(
                 f"The {spec.backend} service has no container image for this build. Nothing was started.",
                 hint="Set one with AISTACK_IMAGE_<BUILD> (e.g. AISTACK_IMAGE_CPU), or use --runtime embedded.",
             )
-        client = self.client
         self._ensure_image(spec.image)
+
+    def start(self, spec: ServiceSpec, deployment_id: str) -> Handle:
+        self.preflight(spec)
         gpu = self._gpu_options(spec)
         name = f"{spec.name}-{deployment_id}"
         pod_name = _pod_name(spec)

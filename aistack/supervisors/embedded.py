@@ -130,6 +130,10 @@ def follow_file(path: Path, poll_s: float = 0.2, stop: Callable[[], bool] | None
 
 class EmbeddedSupervisor:
     name = "embedded"
+    runs_in_container = False
+
+    def preflight(self, spec: ServiceSpec) -> None:
+        _require_executable(spec)
 
     def available(self) -> tuple[bool, str]:
         if os.name != "posix":
@@ -283,3 +287,14 @@ class EmbeddedSupervisor:
 
     def recent_log(self, handle: Handle, lines: int = 20) -> list[str]:
         return list(deque(self.logs(handle, lines, False), maxlen=lines))
+
+
+def _require_executable(spec: ServiceSpec) -> None:
+    """A host-run service needs its executable; say so before anything is stopped."""
+    from aistack.errors import DeployError
+
+    if not os.access(spec.executable, os.X_OK):
+        raise DeployError(
+            f"The server executable {spec.executable} is missing or not executable. Nothing was changed.",
+            hint="Run 'aistack up' again to reinstall the backend, or point AISTACK_LLAMA_SERVER at a llama-server.",
+        )

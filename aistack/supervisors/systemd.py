@@ -55,6 +55,12 @@ def user_unit_dir() -> Path:
 
 class SystemdSupervisor:
     name = "systemd"
+    runs_in_container = False
+
+    def preflight(self, spec: ServiceSpec) -> None:
+        from aistack.supervisors.embedded import _require_executable
+
+        _require_executable(spec)
 
     def __init__(self, scope: str | None = None, unit_dir: Path | None = None):
         self.scope = scope or default_scope()
