@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from docker_helpers import BASE_IMAGE, SMOLLM2, Poller
+from docker_helpers import SERVER_IMAGE, BASE_IMAGE, SMOLLM2, Poller
 
 pytestmark = pytest.mark.docker
 
@@ -258,3 +258,41 @@ def test_foreign_container_with_our_name_is_refused_and_left_alone(
         )
     finally:
         foreign.remove(force=True)
+
+
+def test_docker_runtime_needs_no_llama_server_on_the_host(aistack_docker, docker_engine, free_port, _guard_home):
+    # The image carries the server: with no host binary configured and none on
+    # PATH, 'up --runtime docker' must not try to find or build one.
+    env = {"AISTACK_LLAMA_SERVER": "", "PATH": "/usr/bin:/bin"}
+    r = _up(aistack_docker, free_port, env=env)
+    assert r.returncode == 0, r.stderr
+    cur = _current(_guard_home)
+    assert cur["installed"]["source"] == "image"
+    assert cur["installed"]["image"] == SERVER_IMAGE
+    assert _chat(free_port).strip()
+
+
+def test_auto_runtime_gives_way_to_embedded_when_the_image_cannot_be_pulled(
+    aistack_docker, docker_engine, free_port, _guard_home
+):
+    # No --runtime: the planner picks docker (the engine answers), but the
+    # image is neither local nor pullable here; 'up' must still serve, under
+    # the embedded supervisor, and say why.
+    missing = "aistack-test/no-such-image:never-built"
+    r = aistack_docker(
+        "up", "--model", SMOLLM2, "--port", str(free_port), "--json", env={"AISTACK_IMAGE_CPU": missing}
+    )
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)["result"]
+    assert result["supervisor"] == "embedded"
+    assert any("docker runtime" in f and missing in f for f in result["fallbacks"]), result["fallbacks"]
+    assert _chat(free_port).strip()
+    # An explicit --runtime docker is never silently replaced.
+    r2 = aistack_docker(
+        "up", "--runtime", "docker", "--model", SMOLLM2, "--port", str(free_port), "--ctx", "1024",
+        env={"AISTACK_IMAGE_CPU": missing},
+    )
+    assert r2.returncode != 0
+    assert missing in r2.stderr
+    assert _current(_guard_home)["handle"]["supervisor"] == "embedded"
+    assert _chat(free_port).strip()
