@@ -351,9 +351,9 @@ def _plan_for(flags: Mapping[str, Any], hardware: str | None, environ: Mapping[s
 
 
 def _make_plan(profile, catalog, request, unavailable: frozenset[str]):
-    from aistack.plan.choose import make_plan
+    from aistack.plan.run import plan_exact
 
-    return make_plan(profile, catalog, request, unavailable=unavailable)
+    return plan_exact(profile, catalog, request, unavailable)
 
 
 def _obtain(ref, progress: Progress, fetch_progress) -> Path:

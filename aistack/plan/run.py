@@ -32,10 +32,76 @@ def load_config() -> dict[str, Any]:
 def plan_here(flags: Mapping[str, object], hardware_file: str | None = None) -> Plan:
     from aistack.catalog import load_catalog
     from aistack.hardware.summary import get_profile
-    from aistack.plan.choose import make_plan
     from aistack.plan.resolve import build_request
 
     request = build_request(flags, os.environ, load_config())
     catalog = load_catalog()
     profile = get_profile(hardware_file)
-    return make_plan(profile, catalog, request)
+    return plan_exact(profile, catalog, request)
+
+
+# How many times the chosen file may change while exact headers come in.
+HEADER_ROUNDS = 3
+
+
+def plan_exact(profile, catalog, request, unavailable: frozenset[str] = frozenset(), *, network: bool = True) -> Plan:
+    """``make_plan``, then again on the exact tensor sizes of the chosen file.
+
+    The planner is pure; this edge reads the GGUF header of the artifact it
+    chose — from the local copy when there is one, otherwise with HTTP Range
+    requests for the first MiBs (``store.remote_header``) — and plans again
+    with it. If the exact sizes change the choice, the new choice's header is
+    read too (at most ``HEADER_ROUNDS`` times). A header that cannot be read
+    (offline, a source without Range) leaves the recipe estimate in place and
+    says so in the plan's warnings.
+    """
+    from dataclasses import replace
+
+    from aistack.plan.choose import make_plan
+
+    headers: dict = {}
+    notes: list[str] = []
+    plan = make_plan(profile, catalog, request, unavailable=unavailable)
+    for _ in range(HEADER_ROUNDS):
+        ref = plan.artifact
+        if ref.kind == "mlx" or ref.uri in headers:
+            break
+        header, why = _header_for(ref, network)
+        if header is None:
+            notes.append(f"weights of {ref.filename} are estimated from the recipe ({why})")
+            break
+        headers[ref.uri] = header
+        plan = make_plan(profile, catalog, request, unavailable=unavailable, gguf_headers=headers)
+    if headers and plan.artifact.uri in headers:
+        notes.append(f"weights of {plan.artifact.filename} are exact, from its GGUF header")
+    return replace(plan, warnings=plan.warnings + tuple(notes)) if notes else plan
+
+
+def _header_for(ref, network: bool):
+    """(header, None) or (None, why not). Never raises for an expected failure."""
+    from aistack import store
+    from aistack.errors import AistackError
+    from aistack.gguf import read_header
+
+    try:
+        local = store.locate(ref)
+    except AistackError as exc:
+        local, why = None, exc.message
+    if local is not None:
+        try:
+            return read_header(local), None
+        except AistackError as exc:
+            return None, exc.message
+    if not network:
+        return None, "not downloaded yet"
+    if not ref.uri.startswith(("hf://", "http://", "https://")):
+        return None, "its source cannot be read in part"
+    from aistack.store.download import RetryPolicy
+
+    quick = RetryPolicy(attempts=2, connect_attempts=1, first_delay_s=0.2, connect_timeout_s=5.0, read_timeout_s=15.0)
+    try:
+        return store.remote_header(ref, retry=quick), None
+    except AistackError as exc:
+        if exc.details.get("reason") == "unreachable":
+            return None, "its host could not be reached"
+        return None, f"its header could not be read: {exc.message}"
