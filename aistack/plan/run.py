@@ -73,7 +73,7 @@ def plan_exact(profile, catalog, request, unavailable: frozenset[str] = frozense
         headers[ref.uri] = header
         plan = make_plan(profile, catalog, request, unavailable=unavailable, gguf_headers=headers)
     if headers and plan.artifact.uri in headers:
-        notes.append(f"weights of {plan.artifact.filename} are exact, from its GGUF header")
+        plan = replace(plan, reasons=plan.reasons + (f"Weights of {plan.artifact.filename} are exact, from its GGUF header.",))
     return replace(plan, warnings=plan.warnings + tuple(notes)) if notes else plan
 
 

@@ -58,7 +58,7 @@ def test_plan_uses_the_exact_header_read_over_range(tmp_path, server, smollm2_gg
     cpu = next(m for m in plan.memory if m.device == "cpu")
     assert cpu.weights_bytes == header.tensor_bytes
     assert cpu.weights_bytes != next(m for m in estimated.memory if m.device == "cpu").weights_bytes
-    assert any("exact, from its GGUF header" in w for w in plan.warnings)
+    assert any("exact, from its GGUF header" in r for r in plan.reasons)
     gets = [r for r in server.log if r.method == "GET"]
     assert gets and all(r.status == 206 for r in gets)
     assert sum(r.sent for r in gets) < smollm2_gguf.stat().st_size / 4  # a prefix, not the file
