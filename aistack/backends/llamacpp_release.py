@@ -25,6 +25,7 @@ from pathlib import Path
 
 from aistack.backends.base import Progress
 from aistack.errors import InstallError
+from aistack.backends.tarsafe import safe_extractall
 
 RELEASE_TAG = "b9174"
 DEFAULT_BASE_URL = "https://github.com/ggml-org/llama.cpp/releases/download"
@@ -156,7 +157,7 @@ def _unpack(archive: Path, dest: Path) -> None:
         _unzip(archive, dest)
     elif name.endswith((".tar.gz", ".tgz", ".tar.xz")):
         with tarfile.open(archive) as tf:
-            tf.extractall(dest, filter="data")
+            safe_extractall(tf, dest)
     else:
         raise InstallError(f"Unknown archive type: {name}.", hint="Nothing was installed.")
 

@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 from aistack.backends.base import Progress
+from aistack.backends.tarsafe import safe_extractall
 from aistack.errors import AistackError, FetchError, InstallError
 
 SDIST_DIST = "llama-cpp-python"
@@ -380,7 +381,7 @@ def _extract_vendored(sdist: Path, dest: Path) -> Path:
         members = [m for m in tf.getmembers() if m.name.startswith(wanted)]
         if not members:
             raise InstallError(f"{sdist.name} holds no {VENDORED_DIR} tree.", hint="Nothing was installed.")
-        tf.extractall(dest, members=members, filter="data")
+        safe_extractall(tf, dest, members)
     return dest / root / VENDORED_DIR
 
 
