@@ -76,6 +76,12 @@ def _guard_home(tmp_path_factory, monkeypatch):
 TEST_CACHE = Path(os.environ.get("AISTACK_TEST_CACHE", Path.home() / ".cache" / "aistack-test"))
 
 
+@pytest.fixture(scope="session")
+def test_cache() -> Path:
+    """The cache scripts/test-setup.sh fills (builds, images, rootfs)."""
+    return TEST_CACHE
+
+
 def _setup_hint() -> str:
     return "run scripts/test-setup.sh first (the README's test command does it for you)"
 

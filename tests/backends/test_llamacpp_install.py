@@ -221,10 +221,8 @@ def test_release_archive_with_wrong_hash_is_refused(clean_env, release_server, l
 
 
 @pytest.mark.integration
-def test_source_build_cache_hit_runs_no_compiler(clean_env, tmp_path):
-    from conftest import TEST_CACHE
-
-    cache = TEST_CACHE / "cache"
+def test_source_build_cache_hit_runs_no_compiler(clean_env, tmp_path, test_cache):
+    cache = test_cache / "cache"
     clean_env.setenv("AISTACK_CACHE_DIR", str(cache))
     if llamacpp_source.cached_build("cpu") is None:
         pytest.fail(
@@ -234,10 +232,7 @@ def test_source_build_cache_hit_runs_no_compiler(clean_env, tmp_path):
         )
     # PATH is empty: if ensure_build tried to compile, the tool check would fail.
     msgs: list[str] = []
-    t0 = time.monotonic()
     bindir = llamacpp_source.ensure_build("cpu", msgs.append)
-    elapsed = time.monotonic() - t0
-    assert elapsed < 1.0, f"cache hit took {elapsed:.2f}s"
     assert (bindir / "llama-server").is_file() and (bindir / "llama-bench").is_file()
     assert any("cached" in m for m in msgs)
     # and install() prefers it over any download when nothing is on PATH
