@@ -62,7 +62,7 @@ def run(
     except FileNotFoundError as exc:
         raise ExecutableNotFound(
             f"'{argv[0]}' was not found.",
-            hint=f"Install it or put it on PATH, then run the command again.",
+            hint="Install it or put it on PATH, then run the command again.",
         ) from exc
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")

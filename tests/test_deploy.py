@@ -6,7 +6,6 @@ the real embedded supervisor (the end-to-end tests use the real llama-server).
 
 from __future__ import annotations
 
-import os
 import socket
 import stat
 import sys

@@ -52,7 +52,6 @@ from aistack.plan.model import (
     Request,
     RuntimeParams,
     Setting,
-    Sourced,
 )
 from aistack.plan.speed import MIN_TPS, WORKING_CTX, decode_tps
 from aistack.plan.targets import Device, Target, targets

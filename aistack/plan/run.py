@@ -85,8 +85,8 @@ def _header_for(ref, network: bool):
 
     try:
         local = store.locate(ref)
-    except AistackError as exc:
-        local, why = None, exc.message
+    except AistackError:
+        local = None  # a damaged local copy: the remote header still tells the truth
     if local is not None:
         try:
             return read_header(local), None

@@ -748,12 +748,12 @@ def _pull_failure(image: str, exc: BaseException) -> tuple[str, str]:
     text = _short(exc)
     low = text.lower()
     if "manifest unknown" in low or "not found" in low or "does not exist" in low:
-        why, hint = "no such image or tag", f"Check the name and tag, or point aistack at another image with AISTACK_IMAGE_<BUILD>."
+        why, hint = "no such image or tag", "Check the name and tag, or point aistack at another image with AISTACK_IMAGE_<BUILD>."
     elif "unauthorized" in low or "denied" in low or "authentication" in low:
         why, hint = "the registry refused access (authentication)", "Log in to the registry (docker login <registry>) and run the command again."
     elif any(s in low for s in ("timeout", "no such host", "dial tcp", "connection refused", "network is unreachable", "temporary failure")):
         why, hint = "the registry could not be reached (no network?)", (
-            f"Check the network or proxy, or load the image from a file (docker load -i ...) and run the command again."
+            "Check the network or proxy, or load the image from a file (docker load -i ...) and run the command again."
         )
     else:
         why, hint = "the pull failed", "Pull it by hand to see the engine's full message (docker pull " + image + ")."

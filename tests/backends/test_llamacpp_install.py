@@ -13,7 +13,6 @@ import http.server
 import os
 import shutil
 import threading
-import time
 import zipfile
 from pathlib import Path
 

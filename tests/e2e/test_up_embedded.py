@@ -9,7 +9,6 @@ healthy (rollback), a concurrent ``up``, and no network (fallback).
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import threading
