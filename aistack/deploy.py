@@ -342,7 +342,7 @@ def _plan_for(flags: Mapping[str, Any], hardware: str | None, environ: Mapping[s
     from aistack.catalog import load_catalog
     from aistack.hardware.summary import get_profile
     from aistack.plan.resolve import build_request
-    from aistack.plan.run import load_config
+    from aistack.config import load_config
 
     profile = get_profile(hardware)
     catalog = load_catalog()

@@ -56,32 +56,11 @@ label() {
 }
 
 # --- the Debian mirror this machine already uses (never hard-coded) ----------
-mirror_from_deb822() {
-    local f
-    for f in /etc/apt/sources.list.d/*.sources; do
-        [[ -f $f ]] || continue
-        awk -v suite="$SUITE" '
-            function flush() {
-                if (uris != "" && types ~ /(^| )deb( |$)/ && (" " suites " ") ~ (" " suite " ")) { split(uris, u, " "); print u[1]; exit }
-                uris = ""; suites = ""; types = ""
-            }
-            /^[ \t]*$/ { flush(); next }
-            /^[ \t]*#/ { next }
-            tolower($1) == "uris:"   { $1 = ""; uris = $0; sub(/^ +/, "", uris) }
-            tolower($1) == "suites:" { $1 = ""; suites = $0; sub(/^ +/, "", suites) }
-            tolower($1) == "types:"  { $1 = ""; types = $0; sub(/^ +/, "", types) }
-            END { flush() }
-        ' "$f"
-    done
-}
-mirror_from_list() {
-    cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-        awk -v suite="$SUITE" '$1 == "deb" { i = 2; if ($2 ~ /^\[/) { while ($i !~ /\]$/) i++; i++ } if ($(i+1) == suite) { print $i; exit } }'
-}
+# shellcheck source=scripts/lib/debian-mirror.sh
+. "$HERE/lib/debian-mirror.sh"
 find_mirror() {
-    local m=${AISTACK_TEST_MIRROR:-}
-    [[ -n $m ]] || m=$(mirror_from_deb822 | head -n1)
-    [[ -n $m ]] || m=$(mirror_from_list | head -n1)
+    local m
+    m=$(debian_mirror "$SUITE")
     [[ -n $m ]] || die "no apt source for '$SUITE' in /etc/apt; set AISTACK_TEST_MIRROR to a Debian mirror URL"
     printf '%s\n' "$m"
 }

@@ -45,32 +45,10 @@ if [ -n "$need" ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $need >&2
 fi
 
-# The mirror this machine already uses for $SUITE (deb822 .sources first, then
-# one-line sources.list). Never hard-coded.
-mirror_from_deb822() {
-    for f in /etc/apt/sources.list.d/*.sources; do
-        [ -f "$f" ] || continue
-        awk -v suite="$SUITE" '
-            function flush() {
-                if (uris != "" && types ~ /(^| )deb( |$)/ && (" " suites " ") ~ (" " suite " ")) { split(uris, u, " "); print u[1]; exit }
-                uris = ""; suites = ""; types = ""
-            }
-            /^[ \t]*$/ { flush(); next }
-            /^[ \t]*#/ { next }
-            tolower($1) == "uris:"   { $1 = ""; uris = $0; sub(/^ +/, "", uris) }
-            tolower($1) == "suites:" { $1 = ""; suites = $0; sub(/^ +/, "", suites) }
-            tolower($1) == "types:"  { $1 = ""; types = $0; sub(/^ +/, "", types) }
-            END { flush() }
-        ' "$f"
-    done
-}
-mirror_from_list() {
-    cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-        awk -v suite="$SUITE" '$1 == "deb" { i = 2; if ($2 ~ /^\[/) { while ($i !~ /\]$/) i++; i++ } if ($(i+1) == suite) { print $i; exit } }'
-}
-mirror="${AISTACK_TEST_MIRROR:-}"
-[ -n "$mirror" ] || mirror=$(mirror_from_deb822 | head -n1)
-[ -n "$mirror" ] || mirror=$(mirror_from_list | head -n1)
+# The mirror this machine already uses for $SUITE. Never hard-coded.
+# shellcheck source=scripts/lib/debian-mirror.sh
+. "$(dirname "$0")/lib/debian-mirror.sh"
+mirror=$(debian_mirror "$SUITE")
 [ -n "$mirror" ] || die "no apt source for '$SUITE' found in /etc/apt; set AISTACK_TEST_MIRROR to a Debian mirror URL"
 
 mkdir -p "$OUTDIR"

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from aistack import config
 from aistack.backends.base import InstalledBackend, Progress, RenderInputs
 from aistack.backends.llamacpp_release import RELEASE_TAG
 from aistack.errors import DeployError, InstallError
@@ -83,41 +84,12 @@ def image_install(build: str, *, backend: str = NAME) -> InstalledBackend:
     return InstalledBackend(backend, build, IMAGE_ENTRYPOINT[0], None, "image", image)
 
 
-# --------------------------------------------------------------------------
-# configuration (config.toml sections this backend reads)
-
-
-def config_section(name: str) -> dict:
-    """One table of config.toml, or {} when the file or table is absent."""
-    from aistack.paths import dirs
-
-    path = dirs().config_file
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return {}
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
-    from aistack.errors import InvalidInputError
-
-    try:
-        doc = tomllib.loads(data.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"{path} is not valid TOML: {exc}", hint=f"Fix or remove {path}.") from None
-    section = doc.get(name, {})
-    if not isinstance(section, dict):
-        raise InvalidInputError(f"{path}: [{name}] must be a table.", hint=f"Fix or remove {path}.")
-    return section
-
-
 def resolve_image(build: str) -> str | None:
     """Container image for ``build``: env, then config.toml [images], then the pinned default."""
     env = os.environ.get(f"AISTACK_IMAGE_{build.upper()}")
     if env:
         return env
-    configured = config_section("images").get(build)
+    configured = config.section("images").get(build)
     if configured:
         return str(configured)
     flavour = IMAGE_FLAVOURS.get(build)
@@ -220,7 +192,7 @@ def _user_binary() -> tuple[Path | None, str]:
     env = os.environ.get("AISTACK_LLAMA_SERVER")
     if env:
         return Path(env).expanduser(), "AISTACK_LLAMA_SERVER"
-    configured = config_section("llama_cpp").get("server")
+    configured = config.section("llama_cpp").get("server")
     if configured:
         return Path(str(configured)).expanduser(), "config.toml [llama_cpp] server"
     return None, ""

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = sorted([ROOT / "install.sh", ROOT / ".ci" / "run", *(ROOT / "scripts").glob("*.sh")])
+SCRIPTS = sorted([ROOT / "install.sh", ROOT / ".ci" / "run", *(ROOT / "scripts").glob("*.sh"), *(ROOT / "scripts" / "lib").glob("*.sh")])
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: str(p.relative_to(ROOT)))
