@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from aistack.errors import DeployError, InstallError
+from aistack.health import chat_check, health_timeout_s, http_get, read_key
 from aistack.paths import dirs, ensure_dir
 from aistack.service import ServiceSpec
 from aistack.supervisors.base import Handle, ServiceState
@@ -431,9 +432,9 @@ class DockerSupervisor:
                 if bindings:
                     base = f"http://127.0.0.1:{bindings[0]['HostPort']}"
             if base is not None:
-                status, _ = _http(base + spec.health_path, timeout=2.0)
+                status, _ = http_get(base + spec.health_path, timeout=2.0)
                 if status == 200:
-                    return _chat(base, spec)
+                    return chat_check(spec, read_key(spec.api_key_file), base_url=base)
             time.sleep(0.05)
         return f"no healthy answer within {_health_timeout_s(spec):.0f}s"
 
@@ -630,53 +631,13 @@ def _healthcheck(spec: ServiceSpec) -> dict | None:
 
 
 def _health_timeout_s(spec: ServiceSpec) -> float:
-    env = os.environ.get("AISTACK_HEALTH_TIMEOUT")
-    if env:
-        return float(env)
     size = 0
     for m in spec.mounts:
         try:
             size += os.path.getsize(m.source)
         except OSError:
             pass
-    return 30.0 + size / 100e6
-
-
-def _http(url: str, *, timeout: float, data: bytes | None = None, headers: dict | None = None) -> tuple[int, bytes]:
-    import urllib.error
-    import urllib.request
-
-    req = urllib.request.Request(url, data=data, headers=headers or {}, method="POST" if data else "GET")
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, b""
-    except (urllib.error.URLError, OSError, ValueError):
-        return 0, b""
-
-
-def _chat(base: str, spec: ServiceSpec) -> str | None:
-    import json
-
-    headers = {"Content-Type": "application/json"}
-    if spec.api_key_file:
-        try:
-            headers["Authorization"] = "Bearer " + Path(spec.api_key_file).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            return f"cannot read the API key file: {exc}"
-    body = json.dumps(
-        {"model": spec.model_id or "default", "messages": [{"role": "user", "content": "Say OK."}], "max_tokens": 4, "temperature": 0}
-    ).encode()
-    status, raw = _http(base + "/v1/chat/completions", timeout=60.0, data=body, headers=headers)
-    if status != 200:
-        return f"a chat completion returned HTTP {status}"
-    try:
-        if json.loads(raw).get("choices"):
-            return None
-    except ValueError:
-        pass
-    return "a chat completion returned no choices"
+    return health_timeout_s(size)
 
 
 def _remove(ctr, docker, graceful: bool = True) -> None:
