@@ -421,3 +421,68 @@ def validate_file(path: str | os.PathLike) -> GgufHeader:
             details={"path": str(path), "file_bytes": size, "needed_bytes": end, "short_bytes": short},
         )
     return header
+
+
+# ---------------------------------------------------------------------------
+# a remembered layout, for planning
+
+def read_layout(path: str | os.PathLike, cache_dir: str | os.PathLike | None) -> GgufHeader:
+    """The header of a local file without its array metadata (vocabularies,
+    merges), remembered under ``cache_dir`` while the file's path, size, mtime
+    and inode stay the same.
+
+    Parsing a header means walking its vocabulary (tens of ms for 50k tokens);
+    planning needs only the tensor table and scalar metadata, so a re-run of
+    ``up`` reads a small JSON file instead. A missing or damaged cache entry
+    just parses the file again.
+    """
+    import hashlib
+    import json
+    import tempfile
+
+    path = Path(path).resolve()
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise GgufError(f"{path}: no such file.") from None
+    key = f"{path}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
+    entry = Path(cache_dir) / (hashlib.sha256(key.encode()).hexdigest()[:24] + ".json") if cache_dir else None
+    if entry is not None:
+        try:
+            d = json.loads(entry.read_text(encoding="utf-8"))
+            if d.get("key") == key:
+                return GgufHeader(
+                    version=d["version"],
+                    metadata=d["metadata"],
+                    tensors=tuple(TensorInfo(t[0], tuple(t[1]), t[2], t[3], t[4], t[5]) for t in d["tensors"]),
+                    alignment=d["alignment"],
+                    data_offset=d["data_offset"],
+                )
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            pass
+    full = read_header(path)
+    light = GgufHeader(
+        version=full.version,
+        metadata={k: v for k, v in full.metadata.items() if not isinstance(v, list)},
+        tensors=full.tensors,
+        alignment=full.alignment,
+        data_offset=full.data_offset,
+    )
+    if entry is not None:
+        blob = {
+            "key": key,
+            "version": light.version,
+            "metadata": light.metadata,
+            "tensors": [[t.name, list(t.shape), t.ggml_type, t.type_name, t.offset, t.nbytes] for t in light.tensors],
+            "alignment": light.alignment,
+            "data_offset": light.data_offset,
+        }
+        try:
+            entry.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".layout.", dir=entry.parent)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(blob, fh)
+            os.replace(tmp, entry)
+        except OSError:
+            pass  # not remembered: the next call parses again
+    return light

@@ -213,3 +213,33 @@ def test_type_table():
     assert gguf.bytes_per_element("f16") == 2
     with pytest.raises(KeyError):
         gguf.ggml_type("Q9_9")
+
+
+def test_read_layout_is_remembered_until_the_file_changes(tmp_path, smollm2_gguf, monkeypatch):
+    import shutil
+
+    model = tmp_path / "m.gguf"
+    shutil.copyfile(smollm2_gguf, model)
+    cache = tmp_path / "layouts"
+    full = gguf.read_header(model)
+
+    first = gguf.read_layout(model, cache)
+    assert first.tensors == full.tensors and first.data_offset == full.data_offset
+    assert first.architecture == "llama" and first.arch_value("block_count") == 30
+    assert "tokenizer.ggml.tokens" in full.metadata and "tokenizer.ggml.tokens" not in first.metadata
+    assert len(list(cache.iterdir())) == 1
+
+    # Remembered: the file is not parsed again.
+    def no_parse(*_a, **_k):
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr(gguf, "read_header", no_parse)
+    assert gguf.read_layout(model, cache) == first
+
+    # The file changes (a new download in its place): parsed again.
+    monkeypatch.undo()
+    with open(model, "ab") as fh:
+        fh.write(b"\0" * 32)
+    again = gguf.read_layout(model, cache)
+    assert again.tensors == full.tensors
+    assert len(list(cache.iterdir())) == 2

@@ -84,6 +84,9 @@ def check_binary(path: Path, *, origin: str) -> LlamaVersion | None:
             f"llama-server from {origin} does not exist: {path}.",
             hint=f"Point {origin} at an existing llama-server, or unset it to let aistack install one.",
         )
+    cached = _cached_version_text(path)
+    if cached is not None:
+        return parse_version(cached)
     try:
         res = run([str(path), "--version"], timeout=20)
     except (ExecutableNotFound, PermissionError, OSError) as exc:
@@ -98,7 +101,67 @@ def check_binary(path: Path, *, origin: str) -> LlamaVersion | None:
             f"llama-server from {origin} failed '--version' (exit {res.returncode}): {last[0]}",
             hint=f"Check that {path} is a working llama-server, or unset {origin}.",
         )
+    _remember_version_text(path, text)
     return parse_version(text)
+
+
+# `llama-server --version` costs ~85 ms on every `up`; a binary's answer does
+# not change while its path, size, mtime and inode stay the same, so it is
+# remembered under the cache dir (a miss or a damaged cache just runs it again).
+
+
+def _binary_key(path: Path) -> str | None:
+    try:
+        st = path.resolve().stat()
+    except OSError:
+        return None
+    return f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
+
+
+def _version_cache() -> Path:
+    from aistack.paths import dirs
+
+    return dirs().cache / "llama.cpp" / "versions.json"
+
+
+def _cached_version_text(path: Path) -> str | None:
+    import json
+
+    key = _binary_key(path)
+    if key is None:
+        return None
+    try:
+        entry = json.loads(_version_cache().read_text(encoding="utf-8")).get(key)
+    except (OSError, ValueError, AttributeError):
+        return None
+    return entry if isinstance(entry, str) else None
+
+
+def _remember_version_text(path: Path, text: str) -> None:
+    import json
+    import os
+    import tempfile
+
+    key = _binary_key(path)
+    if key is None:
+        return
+    cache = _version_cache()
+    try:
+        try:
+            data = json.loads(cache.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                data = {}
+        except (OSError, ValueError):
+            data = {}
+        data = {k: v for k, v in data.items() if Path(k.rsplit(":", 3)[0]).exists()}
+        data[key] = text
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".versions.", dir=cache.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh)
+        os.replace(tmp, cache)
+    except OSError:
+        pass  # a cache we cannot write only costs the next run 85 ms
 
 
 # Names llama.cpp gives devices of each GPU build in --list-devices.

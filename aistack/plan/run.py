@@ -62,15 +62,17 @@ def _header_for(ref, network: bool):
     """(header, None) or (None, why not). Never raises for an expected failure."""
     from aistack import store
     from aistack.errors import AistackError
-    from aistack.gguf import read_header
+    from aistack.gguf import read_layout
 
     try:
         local = store.locate(ref)
     except AistackError:
         local = None  # a damaged local copy: the remote header still tells the truth
     if local is not None:
+        from aistack.paths import dirs
+
         try:
-            return read_header(local), None
+            return read_layout(local, dirs().cache / "gguf-layouts"), None
         except AistackError as exc:
             return None, exc.message
     if not network:

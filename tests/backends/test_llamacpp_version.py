@@ -44,3 +44,30 @@ def test_non_executable_binary(tmp_path):
     f.write_text("not a program")
     with pytest.raises(InstallError, match="could not be run"):
         check_binary(f, origin="config.toml [llama_cpp] server")
+
+
+def test_version_answer_is_remembered_until_the_binary_changes(tmp_path):
+    # A real executable that counts how often it is run.
+    counter = tmp_path / "runs"
+    exe = tmp_path / "llama-server"
+    exe.write_text(
+        "#!/bin/sh\n"
+        f"echo x >> {counter}\n"
+        "echo 'version: 0.5.0-dev (build 1, commit 0c1e570)'\n"
+    )
+    exe.chmod(0o755)
+    first = check_binary(exe, origin="test")
+    second = check_binary(exe, origin="test")
+    assert first == second and first.commit == "0c1e570"
+    assert counter.read_text().count("x") == 1  # the second answer came from the cache
+
+    # Replaced binary (new content, size and mtime): asked again, new answer.
+    exe.write_text(
+        "#!/bin/sh\n"
+        f"echo x >> {counter}\n"
+        "echo 'version: 0.6.1 (build 2, commit abcdef1)'\n"
+    )
+    exe.chmod(0o755)
+    third = check_binary(exe, origin="test")
+    assert third.semver == (0, 6, 1)
+    assert counter.read_text().count("x") == 2
