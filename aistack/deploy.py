@@ -365,7 +365,7 @@ def _validate_models(*paths: str | None) -> None:
     for p in paths:
         if p and p.endswith(".gguf"):
             try:
-                validate_file(p)
+                validate_file(p, layout_cache=dirs().gguf_layouts)
             except AistackError as exc:
                 raise type(exc)(
                     f"{exc.message} The server was not started; nothing was changed.",

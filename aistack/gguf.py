@@ -401,14 +401,16 @@ def read_header(path: str | os.PathLike) -> GgufHeader:
         raise GgufError(f"{path}: is a directory, not a GGUF file.") from None
 
 
-def validate_file(path: str | os.PathLike) -> GgufHeader:
+def validate_file(path: str | os.PathLike, *, layout_cache: str | os.PathLike | None = None) -> GgufHeader:
     """Check ``path`` is a complete GGUF file: header parses and all tensor data is present.
 
     Raises ``GgufError`` naming the file and the fault (not a GGUF, unsupported
-    version, truncated header, tensor data past the end of the file).
+    version, truncated header, tensor data past the end of the file). With
+    ``layout_cache`` the header comes from ``read_layout`` (parsed once per
+    file identity; array metadata left out) and the size checks run as usual.
     """
     path = Path(path)
-    header = read_header(path)
+    header = read_layout(path, layout_cache) if layout_cache is not None else read_header(path)
     size = path.stat().st_size
     if header.data_offset > size:
         raise GgufError(f"{path}: truncated: the header ends at byte {header.data_offset}, the file has {size}.")

@@ -65,6 +65,11 @@ class Dirs:
         return self.state / "logs"
 
     @property
+    def gguf_layouts(self) -> Path:
+        """Remembered GGUF tensor layouts (``aistack.gguf.read_layout``)."""
+        return self.cache / "gguf-layouts"
+
+    @property
     def config_file(self) -> Path:
         return self.config / "config.toml"
 

@@ -72,7 +72,7 @@ def _header_for(ref, network: bool):
         from aistack.paths import dirs
 
         try:
-            return read_layout(local, dirs().cache / "gguf-layouts"), None
+            return read_layout(local, dirs().gguf_layouts), None
         except AistackError as exc:
             return None, exc.message
     if not network:
