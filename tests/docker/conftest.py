@@ -10,12 +10,10 @@ aistack's labels on the test's port (other containers on the engine are not touc
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from dataclasses import dataclass
 
 import pytest
 
+from cli_runner import Cli
 from docker_helpers import BASE_IMAGE, SERVER_IMAGE
 HINT = "run scripts/test-setup.sh first (it starts dockerd and builds the test images with scripts/test-images.sh)"
 
@@ -37,28 +35,6 @@ def docker_engine():
         except docker.errors.ImageNotFound:
             pytest.fail(f"image {image} is missing: {HINT}")
     return client
-
-
-@dataclass
-class Run:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-class Cli:
-    def __init__(self, env: dict[str, str]):
-        self.env = env
-
-    def __call__(self, *args: str, timeout: float = 240, env: dict[str, str] | None = None) -> Run:
-        cp = subprocess.run(
-            [sys.executable, "-m", "aistack", *args],
-            env={**self.env, **(env or {})},
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        return Run(cp.returncode, cp.stdout, cp.stderr)
 
 
 def _remove_ours(client, port: int) -> None:

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
-from e2e_helpers import Cli
+from cli_runner import Cli
 
 
 @pytest.fixture

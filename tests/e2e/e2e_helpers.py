@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
+
 
 SMOLLM2 = "smollm2-135m-instruct"
 
@@ -34,41 +32,6 @@ def recipe(rid: str, uri: str, *, quality: int = 10, size_bytes: int | None = No
         f'purposes = ["chat"]\nparams_total = {params}\n\n[quality]\nchat = {quality}\n{ARCH}\n'
         f'[[gguf]]\nquant = "Q4_1"\nuri = "{uri}"\n{size}'
     )
-
-
-@dataclass
-class Run:
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def json(self) -> dict:
-        return json.loads(self.stdout)
-
-
-class Cli:
-    def __init__(self, env: dict[str, str]):
-        self.env = env
-
-    def __call__(self, *args: str, timeout: float = 180, env: dict[str, str] | None = None) -> Run:
-        cp = subprocess.run(
-            [sys.executable, "-m", "aistack", *args],
-            env={**self.env, **(env or {})},
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        return Run(cp.returncode, cp.stdout, cp.stderr)
-
-    def popen(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
-        return subprocess.Popen(
-            [sys.executable, "-m", "aistack", *args],
-            env={**self.env, **(env or {})},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
 
 
 def state(home: Path) -> dict:
