@@ -440,7 +440,6 @@ def read_layout(path: str | os.PathLike, cache_dir: str | os.PathLike | None) ->
     """
     import hashlib
     import json
-    import tempfile
 
     path = Path(path).resolve()
     try:
@@ -479,12 +478,10 @@ def read_layout(path: str | os.PathLike, cache_dir: str | os.PathLike | None) ->
             "alignment": light.alignment,
             "data_offset": light.data_offset,
         }
+        from aistack import atomicfile
+
         try:
-            entry.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".layout.", dir=entry.parent)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(blob, fh)
-            os.replace(tmp, entry)
+            atomicfile.write_json(entry, blob, indent=None)
         except OSError:
             pass  # not remembered: the next call parses again
     return light

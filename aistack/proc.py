@@ -8,6 +8,7 @@ except the supervisors that must hold on to a long-running child.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -29,6 +30,17 @@ class Result:
     @property
     def ok(self) -> bool:
         return self.returncode == 0
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (signal 0; it may belong to another user)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def which(name: str) -> str | None:

@@ -12,11 +12,11 @@ import errno
 import fcntl
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterator
 
+from aistack import atomicfile
 from aistack.errors import InvalidInputError, LockedError
 from aistack.paths import Dirs, dirs, ensure_dir
 
@@ -59,18 +59,7 @@ def read(d: Dirs | None = None) -> dict[str, Any]:
 def write(data: dict[str, Any], d: Dirs | None = None) -> None:
     d = d or dirs()
     ensure_dir(d.state, 0o700)
-    data = {**data, "version": STATE_VERSION}
-    fd, tmp = tempfile.mkstemp(prefix=".state.", dir=d.state)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, d.state_file)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    atomicfile.write_json(d.state_file, {**data, "version": STATE_VERSION}, mode=0o600)
 
 
 @contextlib.contextmanager

@@ -31,6 +31,7 @@ import tarfile
 import time
 from pathlib import Path
 
+from aistack import proc
 from aistack.backends.base import Progress
 from aistack.backends.tarsafe import safe_extractall
 from aistack.errors import AistackError, FetchError, InstallError
@@ -397,18 +398,10 @@ def _sweep_stale(root: Path) -> None:
     """Remove temp dirs of builds whose process is gone (killed builds)."""
     for d in root.glob(".tmp-*"):
         pid = d.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not proc.pid_alive(int(pid)):
             shutil.rmtree(d, ignore_errors=True)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class _exclusive:

@@ -139,8 +139,8 @@ def _cached_version_text(path: Path) -> str | None:
 
 def _remember_version_text(path: Path, text: str) -> None:
     import json
-    import os
-    import tempfile
+
+    from aistack import atomicfile
 
     key = _binary_key(path)
     if key is None:
@@ -155,11 +155,7 @@ def _remember_version_text(path: Path, text: str) -> None:
             data = {}
         data = {k: v for k, v in data.items() if Path(k.rsplit(":", 3)[0]).exists()}
         data[key] = text
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".versions.", dir=cache.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh)
-        os.replace(tmp, cache)
+        atomicfile.write_json(cache, data, indent=None)
     except OSError:
         pass  # a cache we cannot write only costs the next run 85 ms
 

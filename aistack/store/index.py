@@ -25,12 +25,12 @@ import fcntl
 import hashlib
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from aistack import atomicfile
 from aistack.paths import dirs, ensure_dir
 
 INDEX_VERSION = 1
@@ -57,21 +57,6 @@ def models_dir() -> Path:
 
 def index_path() -> Path:
     return models_dir() / "index.json"
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    ensure_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def fsync_dir(path: Path) -> None:
@@ -129,7 +114,7 @@ def record(name: str, *, uri: str, path: Path, location: Location, sha256: str |
         data = read_index()
         data["version"] = INDEX_VERSION
         data["models"][name] = entry
-        write_json_atomic(index_path(), data)
+        atomicfile.write_json(index_path(), data)
     return _row(name, entry)
 
 
@@ -137,7 +122,7 @@ def forget(name: str) -> None:
     with file_lock(models_dir() / ".index.lock"):
         data = read_index()
         if data["models"].pop(name, None) is not None:
-            write_json_atomic(index_path(), data)
+            atomicfile.write_json(index_path(), data)
 
 
 def entry(name: str) -> dict[str, Any] | None:
@@ -234,7 +219,7 @@ def remember_check(path: Path, *, sha256: str | None, gguf_ok: bool | None) -> N
         # forget files that are gone, so the cache does not grow without bound
         data = {k: v for k, v in data.items() if os.path.exists(k)}
         data[real] = {"size": size, "mtime_ns": mtime, "sha256": sha256, "gguf_ok": gguf_ok}
-        write_json_atomic(target, data)
+        atomicfile.write_json(target, data)
 
 
 def sha256_file(path: Path, progress=None, name: str | None = None) -> str:

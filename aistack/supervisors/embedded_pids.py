@@ -57,13 +57,9 @@ def alive(pid: int | None) -> bool:
     if PROC.is_dir():
         st = stat(pid)
         return st is not None and st[0] not in ("Z", "X")
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    from aistack import proc
+
+    return proc.pid_alive(pid)
 
 
 def owned(pid: int | None, ticks: int | None, marker: str | None = None) -> bool:

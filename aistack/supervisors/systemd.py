@@ -26,12 +26,11 @@ import grp
 import os
 import stat
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Iterator
 
-from aistack import proc
+from aistack import atomicfile, proc
 from aistack.errors import DeployError, UnsatisfiableError
 from aistack.service import ServiceSpec
 from aistack.supervisors.base import Handle, ServiceState
@@ -141,7 +140,7 @@ class SystemdSupervisor:
         changed = current != unit.text
         notes: list[str] = []
         if changed:
-            _write_atomic(path, unit.text)
+            atomicfile.write_text(path, unit.text, mode=0o644)
             try:
                 self._must("enable", "--no-reload", unit.name, what=f"enable {unit.name}")
                 self._must("daemon-reload", what="reload unit files")
@@ -288,7 +287,7 @@ class SystemdSupervisor:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
         else:
-            _write_atomic(path, previous)
+            atomicfile.write_text(path, previous, mode=0o644)
         self._systemctl("daemon-reload")
 
 
@@ -297,22 +296,6 @@ def _read_text(path: Path) -> str | None:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def _device_facts(devices: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:

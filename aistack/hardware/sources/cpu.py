@@ -279,14 +279,11 @@ def _load_cached(path: Path) -> CpuInfo | None:
 
 def _store_cached(path: Path, cpu: CpuInfo) -> str | None:
     """Write atomically; drop caches of earlier boots. Returns a warning or None."""
-    from aistack import __version__
+    from aistack import __version__, atomicfile
 
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         payload = {"cache_version": CACHE_VERSION, "aistack": __version__, "cpu": values.to_dict(cpu)}
-        tmp.write_text(json.dumps(payload), encoding="utf-8")
-        os.replace(tmp, path)
+        atomicfile.write_json(path, payload, indent=None)
         for old in path.parent.glob("cpu-*.json"):
             if old != path:
                 old.unlink(missing_ok=True)
